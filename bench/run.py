@@ -1,0 +1,607 @@
+#!/usr/bin/env python3
+"""Benchmark: load a generated Toss file into Parquet and measure time and memory.
+
+    python3 bench/run.py --rows 2000000 [--encoding utf-8|euc-kr|both] [--repeat 3]
+                         [--engine target/release/engine] [--no-build] [--json FILE]
+
+1. builds the engine (`cargo build --release -p engine`) unless --no-build;
+2. generates `toss_AUTH_20070706.dat` with bench/gen_toss.py (seeded; cached in
+   bench/out/data/ by rows + encoding + seed + kind, regenerated only when the generator
+   changes);
+3. for every contender and encoding, --repeat times: makes a fresh work folder under
+   bench/out/runs/, writes what the contender needs there (a pipeline file for the
+   engine), runs the command, and records wall time (time.perf_counter), the child's
+   peak RSS and CPU time (os.wait4), exit code, the size of the .parquet files written,
+   the rows they hold (read from the Parquet footers) and the rejected lines;
+4. prints one table row per contender and encoding (median wall time over the repeats,
+   highest peak RSS) and a last line saying whether the engine's peak RSS stayed under
+   the memory goal (400 MB).
+
+Contenders are the things being timed on the same input file. Each one is a `Contender`
+in CONTENDERS below: a name, a function that prepares the work folder and returns the
+command to run, and a function that checks and measures what the command wrote. To add
+one (the engine with a WebAssembly transform, DuckDB or polars from bench/.venv, ...),
+write those two functions and append to CONTENDERS; it is timed, checked and reported
+the same way. `--contenders a,b` picks some; `--list` shows them.
+
+Python 3.11 standard library only. Exit code 0 when every run succeeded and passed its
+checks, 1 otherwise, 2 on bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"
+sys.path.insert(0, str(BENCH))
+import gen_toss  # noqa: E402
+
+RSS_GOAL_MB = 400          # decimal megabytes: 400,000,000 bytes
+DATE = "20070706"          # business date of the generated file
+MID = "toss"
+
+
+# ---- input --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Input:
+    path: Path             # the .dat file
+    dir: Path              # folder holding only that file (a `dir` source)
+    rows: int
+    encoding: str
+    kind: str
+    bytes: int
+    gen_seconds: Optional[float]   # None when it came from the cache
+
+
+def input_file(rows: int, encoding: str, seed: int, kind: str) -> Input:
+    """The generated file for these parameters, from the cache or freshly written."""
+    folder = OUT / "data" / f"{kind.lower()}-{rows}rows-{encoding}-seed{seed}"
+    path = folder / gen_toss.file_name(MID, kind, DATE)
+    meta_path = folder / "meta.json"
+    gen_hash = hashlib.sha256((BENCH / "gen_toss.py").read_bytes()).hexdigest()
+    want = {"rows": rows, "encoding": encoding, "seed": seed, "kind": kind, "date": DATE,
+            "mid": MID, "generator_sha256": gen_hash}
+    try:
+        meta = json.loads(meta_path.read_text())
+        if {k: meta.get(k) for k in want} == want and path.stat().st_size == meta["bytes"]:
+            print(f"input: {path.relative_to(REPO)} (cached, {meta['bytes'] / 1e6:.1f} MB)", flush=True)
+            return Input(path, folder, rows, encoding, kind, meta["bytes"], None)
+    except (OSError, ValueError, KeyError):
+        pass
+    if folder.exists():
+        shutil.rmtree(folder)
+    # generate into a temporary folder so the source folder never holds anything else
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    print(f"input: generating {rows:,} {kind} rows ({encoding}, seed {seed}) ...", end=" ", flush=True)
+    t0 = time.perf_counter()
+    gen_toss.generate(rows, kind, DATE, MID, seed, encoding, str(tmp))
+    secs = time.perf_counter() - t0
+    size = (tmp / path.name).stat().st_size
+    (tmp / "meta.json").write_text(json.dumps({**want, "bytes": size, "gen_seconds": round(secs, 2)}, indent=1))
+    tmp.rename(folder)
+    print(f"{size / 1e6:.1f} MB in {secs:.1f} s", flush=True)
+    return Input(path, folder, rows, encoding, kind, size, secs)
+
+
+# ---- contenders ---------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Ctx:
+    """What a contender gets for one timed run."""
+    args: argparse.Namespace
+    engine: Path
+    input: Input
+    work: Path             # fresh, empty folder for this run
+
+
+@dataclasses.dataclass
+class Output:
+    bytes: int             # size of what was written (e.g. sum of .parquet files)
+    files: int
+    rows: Optional[int]    # rows written, when it can be counted
+    rejects: Optional[int] = None
+    problems: list[str] = dataclasses.field(default_factory=list)   # failed checks
+
+
+@dataclasses.dataclass
+class Contender:
+    name: str
+    description: str
+    # prepares ctx.work and returns the command (argv) to time
+    command: Callable[[Ctx], list[str]]
+    # after a run that exited 0: checks and measures what the command wrote
+    output: Callable[[Ctx], Output]
+    # None when it can run, else the reason it is skipped
+    available: Callable[[argparse.Namespace, Path], Optional[str]] = lambda args, engine: None
+    # does the peak-RSS goal apply to it (the engine: yes; DuckDB/polars baselines: no)
+    rss_goal: bool = True
+    # part of the default set (--contenders overrides)
+    default: bool = True
+
+
+def toml_str(s: str | Path) -> str:
+    return json.dumps(str(s), ensure_ascii=False)   # a JSON string is a valid TOML basic string
+
+
+def engine_pipeline(ctx: Ctx, extra: str = "") -> Path:
+    """Write the pipeline file for a dir -> toss -> [transforms] -> parquet run."""
+    w = ctx.work
+    text = f"""[pipeline]
+name = "bench"
+dates = "all"
+state_dir = {toml_str(w / "state")}
+
+[source]
+type = "dir"
+path = {toml_str(ctx.input.dir)}
+
+[parser]
+type = "toss"
+{extra}
+[[sinks]]
+type = "parquet"
+path = {toml_str(w / "lake")}
+"""
+    p = w / "pipeline.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def engine_available(args: argparse.Namespace, engine: Path) -> Optional[str]:
+    if not engine.is_file() or not os.access(engine, os.X_OK):
+        return f"no engine binary at {engine}"
+    return None
+
+
+def engine_cmd(ctx: Ctx) -> list[str]:
+    return [str(ctx.engine), "run", str(engine_pipeline(ctx))]
+
+
+def engine_output(ctx: Ctx) -> Output:
+    out = parquet_output(ctx.work / "lake")
+    out.rejects = count_jsonl(ctx.work / "state" / "rejects")
+    if out.rejects:
+        out.problems.append(f"{out.rejects} rejected lines (the generated file has none)")
+    return out
+
+
+CONTENDERS: list[Contender] = [
+    Contender(
+        name="engine",
+        description="engine run: dir source -> toss parser (encoding auto) -> parquet sink",
+        command=engine_cmd,
+        output=engine_output,
+        available=engine_available,
+    ),
+    # More contenders go here, for example:
+    #
+    # Contender(
+    #     name="engine+wasm",
+    #     description="same pipeline with the mapping plugin as a [[transforms]] step",
+    #     command=lambda ctx: [str(ctx.engine), "run", str(engine_pipeline(ctx, extra=(
+    #         '[[transforms]]\ntype = "wasm"\nname = "mapping"\n'
+    #         f'module = {toml_str(REPO / "plugins/target/wasm32-wasip1/release/mapping.wasm")}\n')))],
+    #     output=engine_output,
+    #     available=lambda args, engine: engine_available(args, engine) or wasm_missing(...),
+    # ),
+    # Contender(
+    #     name="duckdb",
+    #     description="DuckDB read_csv -> COPY ... (FORMAT parquet, COMPRESSION zstd)",
+    #     command=lambda ctx: [str(BENCH / ".venv/bin/python"), str(BENCH / "contenders/duckdb_load.py"),
+    #                          str(ctx.input.path), str(ctx.work / "lake")],
+    #     output=lambda ctx: parquet_output(ctx.work / "lake"),
+    #     available=lambda args, engine: None if (BENCH / ".venv/bin/python").exists() else "no bench/.venv",
+    #     rss_goal=False,
+    # ),
+]
+
+
+# ---- output checks --------------------------------------------------------------------
+
+def parquet_output(lake: Path) -> Output:
+    """Sum and count the .parquet files under `lake` and the rows their footers declare."""
+    files = sorted(p for p in lake.rglob("*.parquet") if p.is_file()) if lake.is_dir() else []
+    out = Output(bytes=sum(p.stat().st_size for p in files), files=len(files), rows=0)
+    if not files:
+        out.rows = None
+        out.problems.append(f"no .parquet files under {lake}")
+        return out
+    for p in files:
+        try:
+            out.rows += parquet_num_rows(p)
+        except Exception as e:  # noqa: BLE001 - a footer we cannot read is reported, not fatal
+            out.problems.append(f"cannot read the Parquet footer of {p}: {e}")
+            out.rows = None
+            break
+    return out
+
+
+def count_jsonl(folder: Path) -> int:
+    n = 0
+    if folder.is_dir():
+        for p in folder.rglob("*"):
+            if p.is_file():
+                with open(p, "rb") as f:
+                    n += sum(1 for line in f if line.strip())
+    return n
+
+
+def parquet_num_rows(path: Path) -> int:
+    """FileMetaData.num_rows from a Parquet footer (Thrift compact protocol, field 3)."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        if size < 12:
+            raise ValueError("too small to be Parquet")
+        f.seek(size - 8)
+        tail = f.read(8)
+        if tail[4:] != b"PAR1":
+            raise ValueError("no PAR1 magic at the end")
+        mlen = int.from_bytes(tail[:4], "little")
+        if mlen > size - 12:
+            raise ValueError("footer length out of range")
+        f.seek(size - 8 - mlen)
+        buf = f.read(mlen)
+    r = _Compact(buf)
+    fid = 0
+    while True:
+        b = r.byte()
+        if b == 0:
+            raise ValueError("num_rows missing from the footer")
+        delta, ftype = b >> 4, b & 0x0F
+        fid = fid + delta if delta else r.zigzag(r.varint())
+        if fid == 3 and ftype == 6:
+            return r.zigzag(r.varint())
+        r.skip(ftype)
+
+
+class _Compact:
+    def __init__(self, buf: bytes):
+        self.buf, self.pos = buf, 0
+
+    def byte(self) -> int:
+        b = self.buf[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+
+    @staticmethod
+    def zigzag(n: int) -> int:
+        return (n >> 1) ^ -(n & 1)
+
+    def skip(self, t: int) -> None:
+        if t in (1, 2):             # bool true / false, value in the type
+            return
+        if t == 3:                  # byte
+            self.pos += 1
+        elif t in (4, 5, 6):        # i16, i32, i64
+            self.varint()
+        elif t == 7:                # double
+            self.pos += 8
+        elif t == 8:                # binary / string
+            self.pos += self.varint()
+        elif t in (9, 10):          # list, set
+            h = self.byte()
+            n, et = h >> 4, h & 0x0F
+            if n == 15:
+                n = self.varint()
+            for _ in range(n):
+                if et in (1, 2):
+                    self.pos += 1   # bools in a collection take one byte each
+                else:
+                    self.skip(et)
+        elif t == 11:               # map
+            n = self.varint()
+            if n:
+                kv = self.byte()
+                for _ in range(n):
+                    for et in (kv >> 4, kv & 0x0F):
+                        if et in (1, 2):
+                            self.pos += 1
+                        else:
+                            self.skip(et)
+        elif t == 12:               # struct
+            while True:
+                b = self.byte()
+                if b == 0:
+                    return
+                if not b >> 4:
+                    self.varint()   # long-form field id
+                self.skip(b & 0x0F)
+        else:
+            raise ValueError(f"unknown Thrift compact type {t}")
+
+
+# ---- timing ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Run:
+    wall_s: float
+    cpu_s: float
+    peak_rss_kib: int
+    exit_code: int
+    work: str
+    output: Optional[Output]
+    problems: list[str]
+
+
+def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float, float, int, int]:
+    """Run argv; return (wall s, user+sys CPU s, peak RSS KiB, exit code)."""
+    with open(log / "stdout.txt", "wb") as out, open(log / "stderr.txt", "wb") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                             start_new_session=True)
+
+        def kill() -> None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, ru = os.wait4(p.pid, 0)
+        except KeyboardInterrupt:
+            kill()
+            os.wait4(p.pid, 0)
+            raise
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+    code = os.waitstatus_to_exitcode(status)
+    p.returncode = code   # reaped already; keep Popen from waiting again
+    # Linux reports ru_maxrss in KiB (macOS in bytes)
+    rss_kib = ru.ru_maxrss // 1024 if sys.platform == "darwin" else ru.ru_maxrss
+    return wall, ru.ru_utime + ru.ru_stime, rss_kib, code
+
+
+def tail(path: Path, n: int = 15) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + l for l in lines[-n:])
+
+
+def run_once(c: Contender, ctx: Ctx, timeout: float) -> Run:
+    argv = c.command(ctx)
+    wall, cpu, rss, code = timed(argv, ctx.work, ctx.work, timeout)
+    problems: list[str] = []
+    out = None
+    if code != 0:
+        why = "killed after --timeout" if code == -signal.SIGKILL else f"exit code {code}"
+        problems.append(why)
+        print(f"    FAILED ({why}): {' '.join(argv)}\n    stderr (last lines):\n{tail(ctx.work / 'stderr.txt')}",
+              flush=True)
+    else:
+        out = c.output(ctx)
+        problems += out.problems
+        if out.rows is not None and out.rows != ctx.input.rows:
+            problems.append(f"{out.rows:,} rows written, {ctx.input.rows:,} expected")
+    return Run(wall, cpu, rss, code, str(ctx.work), out, problems)
+
+
+# ---- report ---------------------------------------------------------------------------
+
+def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
+    ok = [r for r in runs if not r.problems]
+    walls = [r.wall_s for r in runs]
+    med = statistics.median(walls)
+    last_out = next((r.output for r in reversed(runs) if r.output), None)
+    in_mb = inp.bytes / 1e6
+    return {
+        "contender": c.name,
+        "description": c.description,
+        "encoding": inp.encoding,
+        "kind": inp.kind,
+        "rows": inp.rows,
+        "input_bytes": inp.bytes,
+        "input_mb": round(in_mb, 3),
+        "repeats": len(runs),
+        "median_wall_s": round(med, 4),
+        "min_wall_s": round(min(walls), 4),
+        "rows_per_s": round(inp.rows / med) if med else None,
+        "mb_per_s": round(in_mb / med, 2) if med else None,
+        "median_cpu_s": round(statistics.median(r.cpu_s for r in runs), 3),
+        "peak_rss_mib": round(max(r.peak_rss_kib for r in runs) / 1024, 1),
+        "peak_rss_bytes": max(r.peak_rss_kib for r in runs) * 1024,
+        "output_bytes": last_out.bytes if last_out else None,
+        "output_mb": round(last_out.bytes / 1e6, 3) if last_out else None,
+        "output_files": last_out.files if last_out else None,
+        "rows_out": last_out.rows if last_out else None,
+        "rejects": last_out.rejects if last_out else None,
+        "ok": len(ok) == len(runs),
+        "rss_goal": c.rss_goal,
+        "runs": [{"wall_s": round(r.wall_s, 4), "cpu_s": round(r.cpu_s, 3),
+                  "peak_rss_mib": round(r.peak_rss_kib / 1024, 1), "exit_code": r.exit_code,
+                  "output_bytes": r.output.bytes if r.output else None,
+                  "rows_out": r.output.rows if r.output else None,
+                  "problems": r.problems, "work": r.work} for r in runs],
+    }
+
+
+def fmt_table(rows: list[dict]) -> str:
+    head = ["contender", "encoding", "rows", "input MB", "median wall s", "rows/s", "MB/s",
+            "peak RSS MiB", "output MB", "CPU s", "check"]
+    body = []
+    for r in rows:
+        body.append([
+            r["contender"], r["encoding"], f"{r['rows']:,}", f"{r['input_mb']:.1f}",
+            f"{r['median_wall_s']:.2f}", f"{r['rows_per_s']:,}" if r["rows_per_s"] else "-",
+            f"{r['mb_per_s']:.1f}" if r["mb_per_s"] else "-", f"{r['peak_rss_mib']:.1f}",
+            f"{r['output_mb']:.1f}" if r["output_mb"] is not None else "-",
+            f"{r['median_cpu_s']:.2f}", "ok" if r["ok"] else "FAILED",
+        ])
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    left = {0, 1, 10}
+    def line(cells):
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
+
+
+def rss_verdict(rows: list[dict], goal_mb: float) -> str:
+    judged = [r for r in rows if r["rss_goal"]]
+    if not judged:
+        return f"peak RSS under {goal_mb:g} MB: not judged (no engine run)"
+    worst = max(judged, key=lambda r: r["peak_rss_bytes"])
+    b = worst["peak_rss_bytes"]
+    yes = b < goal_mb * 1e6
+    return (f"peak RSS under {goal_mb:g} MB: {'YES' if yes else 'NO'} — highest "
+            f"{b / 2**20:.1f} MiB ({b / 1e6:.1f} MB) in {worst['contender']}/{worst['encoding']}, "
+            f"limit {goal_mb * 1e6 / 2**20:.1f} MiB")
+
+
+# ---- main -----------------------------------------------------------------------------
+
+def git_rev() -> Optional[str]:
+    try:
+        r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+        return r.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def resolve_engine(p: str) -> Path:
+    path = Path(p)
+    if not path.is_absolute() and not path.exists() and (REPO / path).exists():
+        path = REPO / path
+    return path.resolve() if path.exists() else (path if path.is_absolute() else (Path.cwd() / path))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Time `engine run` loading a generated Toss file into Parquet.",
+        epilog="Example: python3 bench/run.py --rows 2000000 --encoding both --repeat 3")
+    ap.add_argument("--rows", type=int, default=2_000_000, help="rows in the generated file (default 2,000,000)")
+    ap.add_argument("--encoding", choices=["utf-8", "euc-kr", "both"], default="utf-8")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per contender and encoding (median is reported)")
+    ap.add_argument("--engine", default="target/release/engine", help="engine binary (relative: to the current or repo folder)")
+    ap.add_argument("--no-build", action="store_true", help="skip `cargo build --release -p engine`")
+    ap.add_argument("--seed", type=int, default=42, help="generator seed")
+    ap.add_argument("--kind", choices=["AUTH", "REV"], default="AUTH", help="file kind to generate")
+    ap.add_argument("--contenders", help="comma-separated names (default: every default contender)")
+    ap.add_argument("--list", action="store_true", help="list the contenders and exit")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed")
+    ap.add_argument("--rss-goal-mb", type=float, default=RSS_GOAL_MB, help="memory goal in MB (10^6 bytes)")
+    ap.add_argument("--keep", action="store_true", help="keep every run's work folder (default: keep only the last repeat's)")
+    ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = ap.parse_args(argv)
+
+    if args.list:
+        for c in CONTENDERS:
+            print(f"{c.name:14} {'default' if c.default else 'opt-in ':8} {c.description}")
+        return 0
+    if args.rows < 1 or args.repeat < 1:
+        ap.error("--rows and --repeat must be at least 1")
+    by_name = {c.name: c for c in CONTENDERS}
+    if args.contenders:
+        names = [n.strip() for n in args.contenders.split(",") if n.strip()]
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            ap.error(f"unknown contender(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+        chosen = [by_name[n] for n in names]
+    else:
+        chosen = [c for c in CONTENDERS if c.default]
+    encodings = ["utf-8", "euc-kr"] if args.encoding == "both" else [args.encoding]
+    engine = resolve_engine(args.engine)
+
+    if not args.no_build:
+        cmd = ["cargo", "build", "--release", "-p", "engine"]
+        print("build: " + " ".join(cmd), flush=True)
+        r = subprocess.run(cmd, cwd=REPO)
+        if r.returncode != 0:
+            print(f"build failed (exit {r.returncode})", file=sys.stderr)
+            return 1
+
+    runnable = []
+    for c in chosen:
+        why = c.available(args, engine)
+        if why:
+            print(f"skip {c.name}: {why}", file=sys.stderr)
+        else:
+            runnable.append(c)
+    if not runnable:
+        print("nothing to run", file=sys.stderr)
+        return 1
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_root = OUT / "runs" / stamp
+    results: list[dict] = []
+    all_ok = True
+    inputs: dict[str, dict] = {}
+    for enc in encodings:
+        inp = input_file(args.rows, enc, args.seed, args.kind)
+        inputs[enc] = {"path": str(inp.path), "bytes": inp.bytes, "gen_seconds": inp.gen_seconds}
+        for c in runnable:
+            runs: list[Run] = []
+            for i in range(args.repeat):
+                work = run_root / f"{c.name}-{enc}-{i + 1}"
+                work.mkdir(parents=True)
+                ctx = Ctx(args, engine, inp, work)
+                print(f"run {c.name} {enc} {i + 1}/{args.repeat} ...", end=" ", flush=True)
+                r = run_once(c, ctx, args.timeout)
+                runs.append(r)
+                print(f"{r.wall_s:.2f} s, {r.peak_rss_kib / 1024:.1f} MiB"
+                      + ("" if not r.problems else "  PROBLEMS: " + "; ".join(r.problems)), flush=True)
+                if not args.keep and i > 0:
+                    shutil.rmtree(runs[i - 1].work, ignore_errors=True)
+            s = summarize(c, inp, runs)
+            all_ok &= s["ok"]
+            results.append(s)
+
+    print()
+    print(fmt_table(results))
+    print()
+    verdict = rss_verdict(results, args.rss_goal_mb)
+    print(verdict)
+
+    if args.json:
+        doc = {
+            "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "host": {"machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count(),
+                     "python": platform.python_version()},
+            "git": git_rev(),
+            "engine": str(engine),
+            "params": {"rows": args.rows, "encodings": encodings, "repeat": args.repeat, "seed": args.seed,
+                       "kind": args.kind, "date": DATE, "mid": MID, "rss_goal_mb": args.rss_goal_mb},
+            "inputs": inputs,
+            "results": results,
+            "rss_verdict": verdict,
+            "ok": all_ok,
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+//! One error type for the library, so that `main` can pick an exit code and a message without
+//! guessing. Each variant says whose fault it is: the user's (a bad pipeline file or bad input,
+//! exit 2 or 1, retrying will not help), the outside world's (a disk, a server: exit 1, a later
+//! run may succeed), or ours.
+//!
+//! Messages never carry secrets: values that come from the environment are not echoed back.
+
+use std::path::PathBuf;
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, with enough context to act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline file (or a command-line argument) is wrong. Exit code 2.
+    #[error("{location}: {message}")]
+    Config { location: String, message: String },
+
+    /// A source file could not be loaded because of its content (too many rejected lines).
+    #[error("{file}: {message}")]
+    Input { file: String, message: String },
+
+    /// Reading from a source failed.
+    #[error("source `{source_name}`: {message}")]
+    Source {
+        source_name: String,
+        message: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// Writing to a sink failed; nothing of the file is reported as loaded there.
+    #[error("sink `{sink}`: {message}")]
+    Sink {
+        sink: String,
+        message: String,
+        #[source]
+        cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The embedded state store failed.
+    #[error("state store {}: {source}", path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The run was interrupted (SIGINT/SIGTERM) before it finished.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    /// A configuration error at `location` (e.g. `pipelines/daily.toml:12`).
+    pub fn config(location: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            location: location.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A local I/O error with what we were doing when it happened.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A sink error without an underlying cause.
+    pub fn sink(sink: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Sink {
+            sink: sink.into(),
+            message: message.into(),
+            cause: None,
+        }
+    }
+
+    /// The process exit code the spec assigns to this error: 2 for bad usage or a bad pipeline
+    /// file, 1 for a run that failed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether the same run may succeed later without anyone changing anything
+    /// (a server or disk problem rather than a mistake in the file or the data).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Source { .. } | Error::Sink { .. } | Error::Io { .. } | Error::State { .. }
+        )
+    }
+}

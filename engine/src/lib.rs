@@ -1,0 +1,35 @@
+//! The engine: loads Toss Payments transaction files (approvals `AUTH`, cancels `REV`) into
+//! a merchant's own systems, over Arrow record batches.
+//!
+//! A run is: a [`sources::Source`] lists the day's files, the [`parser`] turns each into
+//! record batches and rejected lines, [`transforms`] reshape the batches, and every
+//! [`sinks::Sink`] receives them; the [`state`] store remembers which version of each file every
+//! sink holds, so reruns and newer versions load each record exactly once.
+//!
+//! # Layout
+//! - [`config`]: the pipeline file, its keys and its error messages.
+//! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
+//! - [`sources`]: where files come from (`dir`), one file per source type.
+//! - [`parser`]: the Toss record format, as a push decoder from bytes to Arrow batches.
+//! - [`transforms`]: the step where merchants' own mappings run.
+//! - [`sinks`]: where records go (`parquet`), one file per sink type.
+//! - [`rejects`]: the JSON Lines file of lines that could not become rows.
+//! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
+//! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
+//!   re-loads exact.
+//! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
+//! - [`error`]: the error type and its exit codes.
+
+pub mod config;
+pub mod dates;
+pub mod error;
+pub mod parser;
+pub mod pipeline;
+pub mod rejects;
+pub mod sinks;
+pub mod sources;
+pub mod state;
+pub mod summary;
+pub mod transforms;
+
+pub use error::{Error, Result};

@@ -1,0 +1,282 @@
+//! The `engine` command. This is the only place where errors become messages and exit codes:
+//! 0 success, 1 the run failed, 2 bad usage or a bad pipeline file.
+
+use clap::{Args, Parser, Subcommand};
+use engine::config::PipelineConfig;
+use engine::dates::{DatesSpec, korea_today, parse_date};
+use engine::parser::{
+    Delimiter, Encoding, FileContext, ParserOptions, RecordKind, TossDecoder, toss_schema,
+};
+use engine::pipeline::Pipeline;
+use engine::sources::TossFileName;
+use engine::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Loads Toss Payments transaction files (AUTH approvals, REV cancels) into your own systems.
+#[derive(Parser)]
+#[command(name = "engine", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the pipeline once for the business dates given (default: the file's `dates`).
+    Run {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        dates: DateArgs,
+    },
+    /// Checks the pipeline file and the environment variables it names, without moving data.
+    Validate { pipeline: PathBuf },
+    /// Reads one Toss file and shows its rows, encoding, delimiter and rejected lines.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct DateArgs {
+    /// One business date (Korea time), YYYY-MM-DD.
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"])]
+    date: Option<chrono::NaiveDate>,
+    /// First business date of a range, YYYY-MM-DD (with --to).
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    from: Option<chrono::NaiveDate>,
+    /// Last business date of a range, YYYY-MM-DD (with --from).
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    to: Option<chrono::NaiveDate>,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    file: PathBuf,
+    /// auto | utf-8 | euc-kr
+    #[arg(long, default_value = "auto", value_parser = parse_encoding)]
+    encoding: Encoding,
+    /// auto | ";" | ","
+    #[arg(long, default_value = "auto", value_parser = parse_delimiter)]
+    delimiter: Delimiter,
+    /// AUTH or REV, when the file name does not say.
+    #[arg(long)]
+    kind: Option<String>,
+    /// The business date, when the file name does not say (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    date: Option<chrono::NaiveDate>,
+    /// How many rows to show.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+}
+
+fn parse_encoding(text: &str) -> std::result::Result<Encoding, String> {
+    text.parse().map_err(|err| format!("{err}"))
+}
+
+fn parse_delimiter(text: &str) -> std::result::Result<Delimiter, String> {
+    text.parse().map_err(|err| format!("{err}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let outcome = match cli.command {
+        Command::Run { pipeline, dates } => run(&pipeline, &dates),
+        Command::Validate { pipeline } => validate(&pipeline),
+        Command::Inspect(args) => inspect(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            let mut cause = std::error::Error::source(&err);
+            while let Some(inner) = cause {
+                eprintln!("  caused by: {inner}");
+                cause = inner.source();
+            }
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Error::io("cannot start the async runtime", err))
+}
+
+fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
+    let config = PipelineConfig::load(path)?;
+    let spec = match (args.date, args.from, args.to) {
+        (Some(day), _, _) => DatesSpec::Range { from: day, to: day },
+        (None, Some(from), Some(to)) if from <= to => DatesSpec::Range { from, to },
+        (None, Some(_), Some(_)) => {
+            return Err(Error::config(
+                "--from/--to",
+                "--from must not be after --to",
+            ));
+        }
+        _ => config.pipeline.dates.clone(),
+    };
+    let dates = spec.resolve(korea_today());
+    let mut pipeline = Pipeline::build(&config)?;
+    let summary = runtime()?.block_on(async {
+        tokio::select! {
+            summary = pipeline.run(dates) => summary,
+            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        }
+    })?;
+    print!("{summary}");
+    Ok(if summary.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        for failed in summary.failed_files() {
+            if let engine::summary::FileOutcome::Failed(message) = &failed.outcome {
+                eprintln!("error: {}: {message}", failed.name);
+            }
+        }
+        ExitCode::from(1)
+    })
+}
+
+fn validate(path: &Path) -> Result<ExitCode> {
+    let config = PipelineConfig::load(path)?;
+    let pipeline = Pipeline::build(&config)?;
+    println!(
+        "{}: pipeline `{}` is valid ({} source, {} sink{}); dates = {:?}",
+        path.display(),
+        pipeline.name(),
+        pipeline.source_description(),
+        config.sinks.len(),
+        if config.sinks.len() == 1 { "" } else { "s" },
+        config.pipeline.dates
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(args: &InspectArgs) -> Result<ExitCode> {
+    let file_name = args
+        .file
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let from_name = TossFileName::parse(&file_name);
+    let kind = match (&args.kind, &from_name) {
+        (Some(kind), _) => kind.parse::<RecordKind>().map_err(|_| {
+            Error::config("--kind", format!("unknown kind {kind:?}; use AUTH or REV"))
+        })?,
+        (None, Some(name)) => name.kind,
+        (None, None) => {
+            return Err(Error::config(
+                "--kind",
+                format!(
+                    "{file_name} is not named {{mid}}_{{AUTH|REV}}_{{yyyymmdd}}.dat; say --kind AUTH or --kind REV"
+                ),
+            ));
+        }
+    };
+    let trxdate = args
+        .date
+        .or(from_name.as_ref().map(|name| name.trxdate))
+        .unwrap_or_default();
+    let mut file = std::fs::File::open(&args.file)
+        .map_err(|err| Error::io(format!("cannot open {}", args.file.display()), err))?;
+    let mut decoder = TossDecoder::new(
+        ParserOptions {
+            delimiter: args.delimiter,
+            encoding: args.encoding,
+            batch_rows: ParserOptions::DEFAULT_BATCH_ROWS,
+        },
+        FileContext {
+            record_kind: kind,
+            trxdate,
+            source_file: file_name.clone(),
+        },
+    );
+    let mut shown = Vec::new();
+    let mut shown_rows = 0;
+    let mut rejects = Vec::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .map_err(|err| Error::io(format!("cannot read {}", args.file.display()), err))?;
+        if read == 0 {
+            decoder.finish();
+        } else {
+            decoder.decode(&buffer[..read]);
+        }
+        rejects.extend(decoder.take_rejects());
+        while let Some(batch) = decoder.next_batch() {
+            if shown_rows < args.limit {
+                let take = (args.limit - shown_rows).min(batch.num_rows());
+                shown.push(batch.slice(0, take));
+                shown_rows += take;
+            }
+        }
+        if read == 0 {
+            break;
+        }
+    }
+    let stats = decoder.stats();
+    println!("file:      {}", args.file.display());
+    println!("kind:      {} · business date {trxdate}", kind.as_str());
+    println!(
+        "encoding:  {}",
+        decoder
+            .detected_encoding()
+            .map_or("ascii only (either)", |encoding| encoding.as_str())
+    );
+    println!(
+        "delimiter: {}",
+        decoder
+            .detected_delimiter()
+            .map_or("none found", |delimiter| delimiter.as_str())
+    );
+    println!(
+        "lines:     {} ({} rows, {} rejected, {} duplicates, {} blank)",
+        stats.lines, stats.rows, stats.rejected, stats.duplicates, stats.blank
+    );
+    if shown.is_empty() {
+        let _ = toss_schema();
+        println!("\nno rows");
+    } else {
+        let table = arrow::util::pretty::pretty_format_batches(&shown)
+            .map_err(|err| Error::io("cannot format rows", std::io::Error::other(err)))?;
+        println!("\nfirst {shown_rows} of {} rows:\n{table}", stats.rows);
+    }
+    if !rejects.is_empty() {
+        println!("\nrejected lines:");
+        for reject in &rejects {
+            println!(
+                "  line {}: {}\n    {}",
+                reject.line, reject.reason, reject.raw
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,456 @@
+//! A pipeline run: list the source, and for each file not loaded in this version yet, stream it
+//! through the parser and the transforms into every sink, then record it as loaded.
+//!
+//! The order of commits is the whole of the re-load guarantee. Sinks write under temporary
+//! names (or in open transactions) while the file streams; the run then checks that the source
+//! file did not change while it was read, commits the rejects and every sink, and only then
+//! records the version in the state store. A crash anywhere before that record makes the next
+//! run load the file again, which replaces what a sink may already hold; a crash after it finds
+//! the file loaded. Either way each record ends up once in every sink.
+//!
+//! Parsing runs on a blocking thread and hands batches to the sinks through a channel of two
+//! batches, so reading, parsing and encoding overlap and memory stays bounded by the batch size.
+
+use crate::config::{ParserConfig, PipelineConfig};
+use crate::dates::DateSelection;
+use crate::error::{Error, Result};
+use crate::parser::{FileContext, ParseStats, ParserOptions, TossDecoder, toss_schema};
+use crate::rejects::RejectsFile;
+use crate::sinks::{LoadUnit, Sink, SinkWriter};
+use crate::sources::{AfterRead, Source, SourceFile};
+use crate::state::{LoadedVersion, PipelineLock, StateStore};
+use crate::summary::{FileOutcome, FileReport, RunSummary};
+use crate::transforms::Transform;
+use arrow::array::RecordBatch;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use xxhash_rust::xxh3::Xxh3;
+
+/// Bytes read from a source file at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+/// A pipeline built from its file, ready to run.
+pub struct Pipeline {
+    name: String,
+    state_dir: PathBuf,
+    source: Box<dyn Source>,
+    parser: ParserConfig,
+    transforms: Vec<Box<dyn Transform>>,
+    sinks: Vec<Box<dyn Sink>>,
+}
+
+impl Pipeline {
+    /// Builds every stage; configuration problems surface here, before any data moves.
+    pub fn build(config: &PipelineConfig) -> Result<Self> {
+        Ok(Pipeline {
+            name: config.pipeline.name.to_string(),
+            state_dir: config.pipeline.state_dir.to_path(),
+            source: config.source.build()?,
+            parser: config.parser.clone(),
+            transforms: Vec::new(),
+            sinks: crate::sinks::build_all(&config.sinks)?,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The source, as named in messages.
+    pub fn source_description(&self) -> String {
+        self.source.describe()
+    }
+
+    /// Loads every new or changed file of the selected dates.
+    pub async fn run(&mut self, dates: DateSelection) -> Result<RunSummary> {
+        let started = Instant::now();
+        std::fs::create_dir_all(&self.state_dir).map_err(|err| {
+            Error::io(
+                format!("cannot create state_dir {}", self.state_dir.display()),
+                err,
+            )
+        })?;
+        let _lock = PipelineLock::acquire(&self.state_dir, &self.name)?;
+        let store = StateStore::open(&self.state_dir)?;
+        let listing = self.source.list(&dates).await?;
+        tracing::info!(
+            pipeline = %self.name,
+            source = %self.source.describe(),
+            dates = %dates,
+            files = listing.files.len(),
+            "listed"
+        );
+        let mut summary = RunSummary::new(&self.name, dates, &self.sinks);
+        for deferred in listing.deferred {
+            summary.files.push(FileReport::new(
+                deferred.name,
+                FileOutcome::Deferred(deferred.reason),
+            ));
+        }
+        for file in &listing.files {
+            let report = self.load_file(&store, file, &mut summary).await;
+            match &report.outcome {
+                FileOutcome::Failed(message) => {
+                    tracing::error!(file = %file.name, "{message}")
+                }
+                outcome => tracing::info!(
+                    file = %file.name,
+                    rows = report.stats.rows,
+                    rejected = report.stats.rejected,
+                    "{}",
+                    outcome.label()
+                ),
+            }
+            summary.files.push(report);
+        }
+        summary.rejects_dir = Some(RejectsFile::folder(&self.state_dir, &self.name));
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+
+    async fn load_file(
+        &mut self,
+        store: &StateStore,
+        file: &SourceFile,
+        summary: &mut RunSummary,
+    ) -> FileReport {
+        let started = Instant::now();
+        let mut report = match store.loaded(&self.name, &file.name) {
+            Ok(Some(previous)) if previous.version.same_as(&file.version) => FileReport::new(
+                file.name.clone(),
+                FileOutcome::Skipped(format!(
+                    "unchanged since its load at {} ({} rows)",
+                    previous
+                        .loaded_at
+                        .get(..16)
+                        .unwrap_or(&previous.loaded_at)
+                        .replace('T', " "),
+                    previous.rows
+                )),
+            ),
+            Ok(_) => match self.load_new_version(store, file, summary).await {
+                Ok(report) => report,
+                Err((err, stats)) => {
+                    let mut report =
+                        FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string()));
+                    report.stats = stats;
+                    report.retryable = err.is_retryable();
+                    report
+                }
+            },
+            Err(err) => FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string())),
+        };
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    async fn load_new_version(
+        &mut self,
+        store: &StateStore,
+        file: &SourceFile,
+        summary: &mut RunSummary,
+    ) -> std::result::Result<FileReport, (Error, ParseStats)> {
+        let no_stats = |err| (err, ParseStats::default());
+        let unit = LoadUnit {
+            pipeline: self.name.clone(),
+            source_file: file.name.clone(),
+            mid: file.mid.clone(),
+            kind: file.kind,
+            trxdate: file.trxdate,
+        };
+        let mut schema = toss_schema();
+        for transform in &mut self.transforms {
+            schema = transform.output_schema(&schema).map_err(no_stats)?;
+        }
+        let reader = self.source.fetch(file).await.map_err(no_stats)?;
+        let rejects =
+            RejectsFile::create(&self.state_dir, &self.name, &file.name).map_err(no_stats)?;
+
+        let mut writers: Vec<Box<dyn SinkWriter>> = Vec::with_capacity(self.sinks.len());
+        for sink in &self.sinks {
+            match sink.begin(&unit, schema.clone()).await {
+                Ok(writer) => writers.push(writer),
+                Err(err) => {
+                    abort_all(writers).await;
+                    rejects.discard();
+                    return Err(no_stats(err));
+                }
+            }
+        }
+
+        let progress = file_progress(file);
+        let (batches_out, mut batches_in) = mpsc::channel::<RecordBatch>(2);
+        let job = ParseJob {
+            reader,
+            options: ParserOptions {
+                delimiter: self.parser.delimiter,
+                encoding: self.parser.encoding,
+                batch_rows: self.parser.batch_rows,
+            },
+            context: FileContext {
+                record_kind: file.kind,
+                trxdate: file.trxdate,
+                source_file: file.name.clone(),
+            },
+            rejects,
+            max_rejects: self.parser.max_rejects,
+            progress: progress.clone(),
+        };
+        let parsing = tokio::task::spawn_blocking(move || job.run(batches_out));
+
+        let mut failure: Option<Error> = None;
+        'batches: while let Some(mut batch) = batches_in.recv().await {
+            for transform in &mut self.transforms {
+                match transform.transform(batch).await {
+                    Ok(next) => batch = next,
+                    Err(err) => {
+                        failure = Some(err);
+                        break 'batches;
+                    }
+                }
+            }
+            for writer in &mut writers {
+                if let Err(err) = writer.write(&batch).await {
+                    failure = Some(err);
+                    break 'batches;
+                }
+            }
+        }
+        drop(batches_in);
+        progress.finish_and_clear();
+
+        let parsed = match parsing.await {
+            Ok(parsed) => parsed,
+            Err(join_error) => Err(ParseFailure {
+                error: Error::Input {
+                    file: file.name.clone(),
+                    message: format!("the parser stopped unexpectedly: {join_error}"),
+                },
+                stats: ParseStats::default(),
+                rejects: None,
+            }),
+        };
+        let parsed = match (parsed, failure) {
+            (Ok(parsed), None) => parsed,
+            (Ok(parsed), Some(err)) => {
+                parsed.rejects.discard();
+                abort_all(writers).await;
+                return Err((err, parsed.stats));
+            }
+            (Err(failed), sink_error) => {
+                abort_all(writers).await;
+                // Too many rejects: keep them, so the user can see what is wrong with the file.
+                if let Some(rejects) = failed.rejects {
+                    let _ = rejects.commit();
+                }
+                // A sink error makes the parser stop early; report the sink's error then.
+                let error = sink_error.unwrap_or(failed.error);
+                return Err((error, failed.stats));
+            }
+        };
+
+        match self.source.after_read(file).await {
+            Ok(AfterRead::Unchanged) => {}
+            Ok(AfterRead::Changed(reason)) => {
+                abort_all(writers).await;
+                parsed.rejects.discard();
+                let mut report = FileReport::new(file.name.clone(), FileOutcome::Deferred(reason));
+                report.stats = parsed.stats;
+                return Ok(report);
+            }
+            Err(err) => {
+                abort_all(writers).await;
+                parsed.rejects.discard();
+                return Err((err, parsed.stats));
+            }
+        }
+
+        let stats = parsed.stats;
+        let fail = |err| (err, stats.clone());
+        parsed.rejects.commit().map_err(fail)?;
+        let mut written = Vec::with_capacity(writers.len());
+        let mut writers = writers.into_iter();
+        while let Some(writer) = writers.next() {
+            match writer.commit().await {
+                Ok(rows) => written.push(rows),
+                Err(err) => {
+                    abort_all(writers.collect()).await;
+                    return Err(fail(err));
+                }
+            }
+        }
+        let mut version = file.version.clone();
+        version.content_hash = Some(parsed.content_hash);
+        store
+            .record_loaded(
+                &self.name,
+                &file.name,
+                &LoadedVersion {
+                    version,
+                    rows: stats.rows,
+                    rejected: stats.rejected,
+                    loaded_at: chrono::Utc::now()
+                        .with_timezone(&crate::dates::kst())
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                },
+            )
+            .map_err(fail)?;
+        for (sink_rows, rows) in summary.sink_rows.iter_mut().zip(written) {
+            sink_rows.1 += rows;
+        }
+        let mut report = FileReport::new(file.name.clone(), FileOutcome::Loaded);
+        report.stats = stats;
+        report.encoding = parsed.encoding;
+        Ok(report)
+    }
+}
+
+async fn abort_all(writers: Vec<Box<dyn SinkWriter>>) {
+    for writer in writers {
+        writer.abort().await;
+    }
+}
+
+/// A progress bar over the file's bytes, drawn only on a terminal.
+fn file_progress(file: &SourceFile) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        file.version.size,
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_message(file.name.clone());
+    bar
+}
+
+/// Everything the parsing thread needs; it owns the rejects file while it runs.
+struct ParseJob {
+    reader: Box<dyn Read + Send>,
+    options: ParserOptions,
+    context: FileContext,
+    rejects: RejectsFile,
+    max_rejects: u64,
+    progress: ProgressBar,
+}
+
+struct Parsed {
+    stats: ParseStats,
+    content_hash: String,
+    rejects: RejectsFile,
+    encoding: Option<&'static str>,
+}
+
+struct ParseFailure {
+    error: Error,
+    stats: ParseStats,
+    rejects: Option<RejectsFile>,
+}
+
+impl ParseJob {
+    fn run(self, batches: mpsc::Sender<RecordBatch>) -> std::result::Result<Parsed, ParseFailure> {
+        let ParseJob {
+            mut reader,
+            options,
+            context,
+            mut rejects,
+            max_rejects,
+            progress,
+        } = self;
+        let source_file = context.source_file.clone();
+        let mut decoder = TossDecoder::new(options, context);
+        let mut hasher = Xxh3::new();
+        let mut buffer = vec![0u8; READ_CHUNK];
+        let mut first_reject: Option<String> = None;
+        let mut finished = false;
+        loop {
+            let read = if finished {
+                0
+            } else {
+                match reader.read(&mut buffer) {
+                    Ok(read) => read,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => {
+                        return Err(ParseFailure {
+                            error: Error::io(format!("cannot read {source_file}"), err),
+                            stats: decoder.stats().clone(),
+                            rejects: {
+                                rejects.discard();
+                                None
+                            },
+                        });
+                    }
+                }
+            };
+            if read == 0 {
+                decoder.finish();
+                finished = true;
+            } else {
+                hasher.update(&buffer[..read]);
+                decoder.decode(&buffer[..read]);
+                progress.inc(read as u64);
+            }
+
+            for reject in decoder.take_rejects() {
+                if first_reject.is_none() {
+                    first_reject = Some(format!("line {}: {}", reject.line, reject.reason));
+                }
+                let written = rejects.write(&reject);
+                if let Err(error) = written {
+                    rejects.discard();
+                    return Err(ParseFailure {
+                        error,
+                        stats: decoder.stats().clone(),
+                        rejects: None,
+                    });
+                }
+                if rejects.count() > max_rejects {
+                    let error = Error::Input {
+                        file: source_file.clone(),
+                        message: format!(
+                            "more than {max_rejects} lines rejected (first: {}); nothing of this \
+                             file was loaded. The rejected lines are in {}; fix the file, or raise \
+                             max_rejects in [parser] if they are expected",
+                            first_reject.as_deref().unwrap_or("?"),
+                            rejects.final_path().display()
+                        ),
+                    };
+                    return Err(ParseFailure {
+                        error,
+                        stats: decoder.stats().clone(),
+                        rejects: Some(rejects),
+                    });
+                }
+            }
+            while let Some(batch) = decoder.next_batch() {
+                if batches.blocking_send(batch).is_err() {
+                    // The receiving side stopped (a sink failed); it reports why.
+                    rejects.discard();
+                    return Err(ParseFailure {
+                        error: Error::sink("pipeline", "stopped while parsing"),
+                        stats: decoder.stats().clone(),
+                        rejects: None,
+                    });
+                }
+            }
+            if finished {
+                break;
+            }
+        }
+        Ok(Parsed {
+            stats: decoder.stats().clone(),
+            content_hash: format!("{:032x}", hasher.digest128()),
+            rejects,
+            encoding: decoder
+                .detected_encoding()
+                .map(|encoding| encoding.as_str()),
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! Where records go. A sink receives one source file's records at a time, through a
+//! [`SinkWriter`] that shows nothing until [`SinkWriter::commit`] and leaves nothing behind after
+//! [`SinkWriter::abort`]. `commit` returns only once the data is durable where the sink writes
+//! (a Parquet file renamed into place, a database transaction committed); the pipeline records a
+//! file as loaded only after every sink committed it.
+//!
+//! Each source file is a unit of replacement: Toss re-sends a whole day in every version of a
+//! day's file, so a sink given a newer version of a file must end up holding each of its records
+//! once, in the newer version.
+//!
+//! Adding a sink: write `sinks/NAME.rs` with a config struct implementing [`BuildSink`], then
+//! add one line to the `register_sinks!` list below.
+
+mod parquet;
+
+use crate::error::Result;
+use crate::parser::RecordKind;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use chrono::NaiveDate;
+
+/// The source file whose records a writer receives.
+#[derive(Debug, Clone)]
+pub struct LoadUnit {
+    pub pipeline: String,
+    /// `{mid}_{kind}_{yyyymmdd}.dat`
+    pub source_file: String,
+    pub mid: String,
+    pub kind: RecordKind,
+    pub trxdate: NaiveDate,
+}
+
+/// A running sink.
+#[async_trait::async_trait]
+pub trait Sink: Send + Sync {
+    /// The sink's name in the summary and in errors.
+    fn name(&self) -> &str;
+
+    /// Starts receiving the records of one source file, of the given schema.
+    async fn begin(&self, unit: &LoadUnit, schema: SchemaRef) -> Result<Box<dyn SinkWriter>>;
+}
+
+/// Receives one source file's records; see the module docs for the contract.
+#[async_trait::async_trait]
+pub trait SinkWriter: Send {
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+
+    /// Makes the records durable and visible, replacing any earlier version of the same source
+    /// file; returns the rows written.
+    async fn commit(self: Box<Self>) -> Result<u64>;
+
+    /// Discards whatever was written since `begin`.
+    async fn abort(self: Box<Self>);
+}
+
+/// A sink config that can build its running sink; `name` is its label in summaries.
+pub trait BuildSink {
+    fn build(&self, name: String) -> Result<Box<dyn Sink>>;
+}
+
+macro_rules! register_sinks {
+    ($($tag:literal => $variant:ident($config:ty),)*) => {
+        /// `[[sinks]]`: one of the registered sink types, chosen by `type`.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(tag = "type", deny_unknown_fields)]
+        pub enum SinkConfig {
+            $(#[serde(rename = $tag)] $variant($config),)*
+        }
+
+        impl SinkConfig {
+            /// The `type` as written in the pipeline file.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(SinkConfig::$variant(_) => $tag,)*
+                }
+            }
+
+            pub fn build(&self, name: String) -> Result<Box<dyn Sink>> {
+                match self {
+                    $(SinkConfig::$variant(config) => config.build(name),)*
+                }
+            }
+        }
+    };
+}
+
+register_sinks! {
+    "parquet" => Parquet(parquet::ParquetSinkConfig),
+}
+
+/// Builds every sink of a pipeline, naming each by its type, numbered when a type repeats
+/// (`parquet`, `parquet#2`).
+pub fn build_all(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>> {
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    configs
+        .iter()
+        .map(|config| {
+            let count = seen.entry(config.type_name()).or_default();
+            *count += 1;
+            let name = match *count {
+                1 => config.type_name().to_owned(),
+                n => format!("{}#{n}", config.type_name()),
+            };
+            config.build(name)
+        })
+        .collect()
+}

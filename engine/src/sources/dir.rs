@@ -1,0 +1,202 @@
+//! `type = "dir"`: a local folder, for an engine that runs on the FTP host itself (Toss writes
+//! into the merchant's FTP home) or on a folder something else mirrors.
+//!
+//! Toss rewrites each day's file every 20 minutes, so a file may be mid-upload when it is
+//! listed. A file modified within the last `settle_secs` is looked at twice, `settle_secs`
+//! apart, and deferred to a later run if it changed in between; after reading, the file is
+//! checked once more, and a load of a file that changed meanwhile is discarded.
+
+use super::{
+    AfterRead, BuildSource, Deferred, FileFilter, Listing, Source, SourceFile, TossFileName,
+};
+use crate::config::{EnvString, deserialize_kinds};
+use crate::dates::DateSelection;
+use crate::error::{Error, Result};
+use crate::parser::RecordKind;
+use crate::state::FileVersion;
+use serde::Deserialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// `[source]` with `type = "dir"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirSourceConfig {
+    /// The folder holding `{mid}_{AUTH|REV}_{yyyymmdd}.dat`.
+    pub path: EnvString,
+    /// Load only these merchant ids (default: all).
+    #[serde(default)]
+    pub mids: Option<Vec<EnvString>>,
+    /// Load only these kinds (default: both).
+    #[serde(default, deserialize_with = "deserialize_kinds")]
+    pub kinds: Option<Vec<RecordKind>>,
+    /// A file must stay unchanged this long before it is read (default 2 s).
+    #[serde(default = "default_settle_secs")]
+    pub settle_secs: f64,
+}
+
+fn default_settle_secs() -> f64 {
+    2.0
+}
+
+impl BuildSource for DirSourceConfig {
+    fn build(&self) -> Result<Box<dyn Source>> {
+        if !(0.0..=3600.0).contains(&self.settle_secs) {
+            return Err(Error::config(
+                "[source] settle_secs",
+                "settle_secs must be between 0 and 3600 seconds",
+            ));
+        }
+        Ok(Box::new(DirSource {
+            folder: self.path.to_path(),
+            filter: FileFilter {
+                mids: self
+                    .mids
+                    .as_ref()
+                    .map(|mids| mids.iter().map(|mid| mid.to_string()).collect()),
+                kinds: self.kinds.clone(),
+            },
+            settle: Duration::from_secs_f64(self.settle_secs),
+        }))
+    }
+}
+
+struct DirSource {
+    folder: PathBuf,
+    filter: FileFilter,
+    settle: Duration,
+}
+
+impl DirSource {
+    fn failed(&self, message: String, cause: std::io::Error) -> Error {
+        Error::Source {
+            source_name: self.describe(),
+            message,
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    fn version_of(&self, name: &str) -> Result<FileVersion> {
+        let path = self.folder.join(name);
+        let metadata = std::fs::metadata(&path)
+            .map_err(|err| self.failed(format!("cannot read the size of {name}"), err))?;
+        Ok(FileVersion {
+            size: Some(metadata.len()),
+            modified_ns: metadata.modified().ok().map(nanos_since_epoch),
+            content_hash: None,
+        })
+    }
+
+    fn list_now(&self, dates: &DateSelection) -> Result<Vec<SourceFile>> {
+        let entries = std::fs::read_dir(&self.folder).map_err(|err| {
+            self.failed(
+                "cannot list the folder; check `path` in [source] and that the engine may read it"
+                    .into(),
+                err,
+            )
+        })?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|err| self.failed("cannot list the folder".into(), err))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            let Some(parsed) = TossFileName::parse(&name) else {
+                continue;
+            };
+            if !self.filter.accepts(&parsed, dates) || !is_regular_file(&entry.path()) {
+                continue;
+            }
+            let version = self.version_of(&name)?;
+            files.push(SourceFile {
+                name,
+                mid: parsed.mid,
+                kind: parsed.kind,
+                trxdate: parsed.trxdate,
+                version,
+            });
+        }
+        files.sort_by(|a, b| {
+            (a.trxdate, &a.mid, a.kind.as_str()).cmp(&(b.trxdate, &b.mid, b.kind.as_str()))
+        });
+        Ok(files)
+    }
+
+    fn recently_modified(&self, file: &SourceFile) -> bool {
+        let now = nanos_since_epoch(SystemTime::now());
+        file.version
+            .modified_ns
+            .is_some_and(|modified| now.saturating_sub(modified) < self.settle.as_nanos() as i64)
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for DirSource {
+    async fn list(&self, dates: &DateSelection) -> Result<Listing> {
+        let files = self.list_now(dates)?;
+        if !files.iter().any(|file| self.recently_modified(file)) {
+            return Ok(Listing {
+                files,
+                deferred: Vec::new(),
+            });
+        }
+        // Something was written moments ago: look again once it had time to settle.
+        tokio::time::sleep(self.settle).await;
+        let mut listing = Listing::default();
+        for file in files {
+            if !self.recently_modified(&file) {
+                listing.files.push(file);
+                continue;
+            }
+            let now = self.version_of(&file.name)?;
+            if now == file.version {
+                listing.files.push(file);
+            } else {
+                listing.deferred.push(Deferred {
+                    name: file.name,
+                    reason: format!(
+                        "still being written (it changed within {:.1} s); a later run loads it",
+                        self.settle.as_secs_f64()
+                    ),
+                });
+            }
+        }
+        Ok(listing)
+    }
+
+    async fn fetch(&self, file: &SourceFile) -> Result<Box<dyn Read + Send>> {
+        let path = self.folder.join(&file.name);
+        let handle = std::fs::File::open(&path)
+            .map_err(|err| self.failed(format!("cannot open {}", file.name), err))?;
+        Ok(Box::new(handle))
+    }
+
+    async fn after_read(&self, file: &SourceFile) -> Result<AfterRead> {
+        let now = self.version_of(&file.name)?;
+        Ok(if now == file.version {
+            AfterRead::Unchanged
+        } else {
+            AfterRead::Changed(format!(
+                "{} changed while it was read (size {} → {} bytes); a later run loads it",
+                file.name,
+                file.version.size.unwrap_or(0),
+                now.size.unwrap_or(0)
+            ))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("dir {}", self.folder.display())
+    }
+}
+
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file())
+}
+
+fn nanos_since_epoch(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,1 @@
+//! Plugin SDK (see issue 3).
