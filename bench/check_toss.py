@@ -20,6 +20,7 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True   # no bench/__pycache__ next to the sources
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_toss import BANKS, CARDS, PAYTYPES  # noqa: E402
 

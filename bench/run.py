@@ -49,6 +49,7 @@ from typing import Callable, Optional
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 OUT = BENCH / "out"
+sys.dont_write_bytecode = True   # no bench/__pycache__ next to the sources
 sys.path.insert(0, str(BENCH))
 import gen_toss  # noqa: E402
 
@@ -74,7 +75,7 @@ def input_file(rows: int, encoding: str, seed: int, kind: str) -> Input:
     """The generated file for these parameters, from the cache or freshly written."""
     folder = OUT / "data" / f"{kind.lower()}-{rows}rows-{encoding}-seed{seed}"
     path = folder / gen_toss.file_name(MID, kind, DATE)
-    meta_path = folder / "meta.json"
+    meta_path = folder.with_name(folder.name + ".json")   # beside, so the folder holds only the .dat
     gen_hash = hashlib.sha256((BENCH / "gen_toss.py").read_bytes()).hexdigest()
     want = {"rows": rows, "encoding": encoding, "seed": seed, "kind": kind, "date": DATE,
             "mid": MID, "generator_sha256": gen_hash}
@@ -85,6 +86,7 @@ def input_file(rows: int, encoding: str, seed: int, kind: str) -> Input:
             return Input(path, folder, rows, encoding, kind, meta["bytes"], None)
     except (OSError, ValueError, KeyError):
         pass
+    meta_path.unlink(missing_ok=True)
     if folder.exists():
         shutil.rmtree(folder)
     # generate into a temporary folder so the source folder never holds anything else
@@ -96,8 +98,8 @@ def input_file(rows: int, encoding: str, seed: int, kind: str) -> Input:
     gen_toss.generate(rows, kind, DATE, MID, seed, encoding, str(tmp))
     secs = time.perf_counter() - t0
     size = (tmp / path.name).stat().st_size
-    (tmp / "meta.json").write_text(json.dumps({**want, "bytes": size, "gen_seconds": round(secs, 2)}, indent=1))
     tmp.rename(folder)
+    meta_path.write_text(json.dumps({**want, "bytes": size, "gen_seconds": round(secs, 2)}, indent=1))
     print(f"{size / 1e6:.1f} MB in {secs:.1f} s", flush=True)
     return Input(path, folder, rows, encoding, kind, size, secs)
 
@@ -306,7 +308,8 @@ class _Compact:
         elif t == 7:                # double
             self.pos += 8
         elif t == 8:                # binary / string
-            self.pos += self.varint()
+            n = self.varint()       # read the length before moving pos
+            self.pos += n
         elif t in (9, 10):          # list, set
             h = self.byte()
             n, et = h >> 4, h & 0x0F
@@ -344,43 +347,51 @@ class _Compact:
 @dataclasses.dataclass
 class Run:
     wall_s: float
-    cpu_s: float
-    peak_rss_kib: int
+    cpu_s: Optional[float]
+    peak_rss_kib: Optional[int]
     exit_code: int
     work: str
     output: Optional[Output]
     problems: list[str]
 
 
-def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float, float, int, int]:
-    """Run argv; return (wall s, user+sys CPU s, peak RSS KiB, exit code)."""
+def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float, Optional[float], Optional[int], int]:
+    """Run argv; return (wall s, user+sys CPU s, peak RSS KiB, exit code); None = not measured.
+
+    The command runs under bench/measure.py, a small separate interpreter that forks it,
+    times it with time.perf_counter and reads its peak RSS with os.wait4: a child forked
+    straight from this (larger) process would inherit this process's RSS as its ru_maxrss.
+    """
+    result = log / "measure.json"
+    launcher = [sys.executable, "-I", "-S", str(BENCH / "measure.py"), str(result)]
     with open(log / "stdout.txt", "wb") as out, open(log / "stderr.txt", "wb") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+        p = subprocess.Popen(launcher + argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                              start_new_session=True)
 
         def kill() -> None:
             try:
-                os.killpg(p.pid, signal.SIGKILL)
+                os.killpg(p.pid, signal.SIGKILL)   # the launcher and the command share the group
             except ProcessLookupError:
                 pass
 
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, ru = os.wait4(p.pid, 0)
+            p.wait()
         except KeyboardInterrupt:
             kill()
-            os.wait4(p.pid, 0)
+            p.wait()
             raise
         finally:
             timer.cancel()
-        wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    p.returncode = code   # reaped already; keep Popen from waiting again
-    # Linux reports ru_maxrss in KiB (macOS in bytes)
-    rss_kib = ru.ru_maxrss // 1024 if sys.platform == "darwin" else ru.ru_maxrss
-    return wall, ru.ru_utime + ru.ru_stime, rss_kib, code
+        outer_wall = time.perf_counter() - t0
+    try:
+        m = json.loads(result.read_text())
+        return m["wall_s"], m["cpu_s"], m["maxrss_kib"], m["exit_code"]
+    except (OSError, ValueError, KeyError):
+        # the launcher itself died (killed on --timeout): no measurement of the command
+        return outer_wall, None, None, p.returncode
 
 
 def tail(path: Path, n: int = 15) -> str:
@@ -397,10 +408,10 @@ def run_once(c: Contender, ctx: Ctx, timeout: float) -> Run:
     problems: list[str] = []
     out = None
     if code != 0:
-        why = "killed after --timeout" if code == -signal.SIGKILL else f"exit code {code}"
+        why = f"killed after --timeout {timeout:g} s" if code == -signal.SIGKILL else f"exit code {code}"
         problems.append(why)
-        print(f"    FAILED ({why}): {' '.join(argv)}\n    stderr (last lines):\n{tail(ctx.work / 'stderr.txt')}",
-              flush=True)
+        print(f"FAILED ({why})\n    command: {' '.join(argv)}\n    stderr (last lines):\n"
+              f"{tail(ctx.work / 'stderr.txt')}", flush=True)
     else:
         out = c.output(ctx)
         problems += out.problems
@@ -415,6 +426,8 @@ def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
     ok = [r for r in runs if not r.problems]
     walls = [r.wall_s for r in runs]
     med = statistics.median(walls)
+    cpus = [r.cpu_s for r in runs if r.cpu_s is not None]
+    rsss = [r.peak_rss_kib for r in runs if r.peak_rss_kib is not None]
     last_out = next((r.output for r in reversed(runs) if r.output), None)
     in_mb = inp.bytes / 1e6
     return {
@@ -430,9 +443,9 @@ def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
         "min_wall_s": round(min(walls), 4),
         "rows_per_s": round(inp.rows / med) if med else None,
         "mb_per_s": round(in_mb / med, 2) if med else None,
-        "median_cpu_s": round(statistics.median(r.cpu_s for r in runs), 3),
-        "peak_rss_mib": round(max(r.peak_rss_kib for r in runs) / 1024, 1),
-        "peak_rss_bytes": max(r.peak_rss_kib for r in runs) * 1024,
+        "median_cpu_s": round(statistics.median(cpus), 3) if cpus else None,
+        "peak_rss_mib": round(max(rsss) / 1024, 1) if rsss else None,
+        "peak_rss_bytes": max(rsss) * 1024 if rsss else None,
         "output_bytes": last_out.bytes if last_out else None,
         "output_mb": round(last_out.bytes / 1e6, 3) if last_out else None,
         "output_files": last_out.files if last_out else None,
@@ -440,8 +453,9 @@ def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
         "rejects": last_out.rejects if last_out else None,
         "ok": len(ok) == len(runs),
         "rss_goal": c.rss_goal,
-        "runs": [{"wall_s": round(r.wall_s, 4), "cpu_s": round(r.cpu_s, 3),
-                  "peak_rss_mib": round(r.peak_rss_kib / 1024, 1), "exit_code": r.exit_code,
+        "runs": [{"wall_s": round(r.wall_s, 4), "cpu_s": None if r.cpu_s is None else round(r.cpu_s, 3),
+                  "peak_rss_mib": None if r.peak_rss_kib is None else round(r.peak_rss_kib / 1024, 1),
+                  "exit_code": r.exit_code,
                   "output_bytes": r.output.bytes if r.output else None,
                   "rows_out": r.output.rows if r.output else None,
                   "problems": r.problems, "work": r.work} for r in runs],
@@ -454,11 +468,13 @@ def fmt_table(rows: list[dict]) -> str:
     body = []
     for r in rows:
         body.append([
-            r["contender"], r["encoding"], f"{r['rows']:,}", f"{r['input_mb']:.1f}",
+            r["contender"], r["encoding"], f"{r['rows']:,}", f"{r['input_mb']:.2f}",
             f"{r['median_wall_s']:.2f}", f"{r['rows_per_s']:,}" if r["rows_per_s"] else "-",
-            f"{r['mb_per_s']:.1f}" if r["mb_per_s"] else "-", f"{r['peak_rss_mib']:.1f}",
-            f"{r['output_mb']:.1f}" if r["output_mb"] is not None else "-",
-            f"{r['median_cpu_s']:.2f}", "ok" if r["ok"] else "FAILED",
+            f"{r['mb_per_s']:.1f}" if r["mb_per_s"] else "-",
+            f"{r['peak_rss_mib']:.1f}" if r["peak_rss_mib"] is not None else "-",
+            f"{r['output_mb']:.2f}" if r["output_mb"] is not None else "-",
+            f"{r['median_cpu_s']:.2f}" if r["median_cpu_s"] is not None else "-",
+            "ok" if r["ok"] else "FAILED",
         ])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     left = {0, 1, 10}
@@ -468,15 +484,17 @@ def fmt_table(rows: list[dict]) -> str:
 
 
 def rss_verdict(rows: list[dict], goal_mb: float) -> str:
-    judged = [r for r in rows if r["rss_goal"]]
+    judged = [r for r in rows if r["rss_goal"] and r["peak_rss_bytes"] is not None]
     if not judged:
-        return f"peak RSS under {goal_mb:g} MB: not judged (no engine run)"
+        return f"peak RSS under {goal_mb:g} MB: not judged (no measured engine run)"
     worst = max(judged, key=lambda r: r["peak_rss_bytes"])
     b = worst["peak_rss_bytes"]
     yes = b < goal_mb * 1e6
+    failed = [f"{r['contender']}/{r['encoding']}" for r in judged if not r["ok"]]
+    note = f" (but {', '.join(failed)} FAILED: not a valid measurement)" if failed else ""
     return (f"peak RSS under {goal_mb:g} MB: {'YES' if yes else 'NO'} — highest "
             f"{b / 2**20:.1f} MiB ({b / 1e6:.1f} MB) in {worst['contender']}/{worst['encoding']}, "
-            f"limit {goal_mb * 1e6 / 2**20:.1f} MiB")
+            f"limit {goal_mb * 1e6 / 2**20:.1f} MiB{note}")
 
 
 # ---- main -----------------------------------------------------------------------------
@@ -487,6 +505,19 @@ def git_rev() -> Optional[str]:
         return r.stdout.strip() or None
     except OSError:
         return None
+
+
+def settle(path: Path, secs: float) -> None:
+    """Wait until `path` was last modified at least `secs` ago.
+
+    The dir source treats a file modified within its settle window (2 s by default) as
+    possibly still being written and looks at it twice, sleeping in between. A file just
+    generated would make the first run pay that sleep; a real day file is long settled.
+    """
+    age = time.time() - path.stat().st_mtime
+    if age < secs:
+        print(f"input: waiting {secs - age:.1f} s so it is older than the source's settle window", flush=True)
+        time.sleep(secs - age)
 
 
 def resolve_engine(p: str) -> Path:
@@ -511,6 +542,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the contenders and exit")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed")
     ap.add_argument("--rss-goal-mb", type=float, default=RSS_GOAL_MB, help="memory goal in MB (10^6 bytes)")
+    ap.add_argument("--settle-secs", type=float, default=5,
+                    help="before timing, wait until the input is this old (the dir source waits on fresher files)")
     ap.add_argument("--keep", action="store_true", help="keep every run's work folder (default: keep only the last repeat's)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args(argv)
@@ -560,6 +593,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for enc in encodings:
         inp = input_file(args.rows, enc, args.seed, args.kind)
         inputs[enc] = {"path": str(inp.path), "bytes": inp.bytes, "gen_seconds": inp.gen_seconds}
+        settle(inp.path, args.settle_secs)
         for c in runnable:
             runs: list[Run] = []
             for i in range(args.repeat):
@@ -569,7 +603,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"run {c.name} {enc} {i + 1}/{args.repeat} ...", end=" ", flush=True)
                 r = run_once(c, ctx, args.timeout)
                 runs.append(r)
-                print(f"{r.wall_s:.2f} s, {r.peak_rss_kib / 1024:.1f} MiB"
+                rss = "-" if r.peak_rss_kib is None else f"{r.peak_rss_kib / 1024:.1f}"
+                print(f"{'    ' if r.exit_code else ''}{r.wall_s:.2f} s, {rss} MiB"
                       + ("" if not r.problems else "  PROBLEMS: " + "; ".join(r.problems)), flush=True)
                 if not args.keep and i > 0:
                     shutil.rmtree(runs[i - 1].work, ignore_errors=True)
@@ -579,6 +614,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     print()
     print(fmt_table(results))
+    for r in results:
+        probs = sorted({p for run in r["runs"] for p in run["problems"]})
+        if probs:
+            print(f"  {r['contender']}/{r['encoding']} FAILED: " + "; ".join(probs))
     print()
     verdict = rss_verdict(results, args.rss_goal_mb)
     print(verdict)

@@ -370,7 +370,7 @@ path = "lake"
         let message = PipelineConfig::parse(&text, Path::new("p.toml"))
             .unwrap_err()
             .to_string();
-        assert!(message.starts_with("p.toml:13:"), "{message}");
+        assert!(message.starts_with("p.toml:12:"), "{message}");
         assert!(
             message.contains("`ENGINE_TEST_SURELY_UNSET` is not set"),
             "{message}"

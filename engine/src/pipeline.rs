@@ -224,14 +224,14 @@ impl Pipeline {
 
         let parsed = match parsing.await {
             Ok(parsed) => parsed,
-            Err(join_error) => Err(ParseFailure {
+            Err(join_error) => Err(Box::new(ParseFailure {
                 error: Error::Input {
                     file: file.name.clone(),
                     message: format!("the parser stopped unexpectedly: {join_error}"),
                 },
                 stats: ParseStats::default(),
                 rejects: None,
-            }),
+            })),
         };
         let parsed = match (parsed, failure) {
             (Ok(parsed), None) => parsed,
@@ -355,7 +355,10 @@ struct ParseFailure {
 }
 
 impl ParseJob {
-    fn run(self, batches: mpsc::Sender<RecordBatch>) -> std::result::Result<Parsed, ParseFailure> {
+    fn run(
+        self,
+        batches: mpsc::Sender<RecordBatch>,
+    ) -> std::result::Result<Parsed, Box<ParseFailure>> {
         let ParseJob {
             mut reader,
             options,
@@ -378,14 +381,14 @@ impl ParseJob {
                     Ok(read) => read,
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(err) => {
-                        return Err(ParseFailure {
+                        return Err(Box::new(ParseFailure {
                             error: Error::io(format!("cannot read {source_file}"), err),
                             stats: decoder.stats().clone(),
                             rejects: {
                                 rejects.discard();
                                 None
                             },
-                        });
+                        }));
                     }
                 }
             };
@@ -405,11 +408,11 @@ impl ParseJob {
                 let written = rejects.write(&reject);
                 if let Err(error) = written {
                     rejects.discard();
-                    return Err(ParseFailure {
+                    return Err(Box::new(ParseFailure {
                         error,
                         stats: decoder.stats().clone(),
                         rejects: None,
-                    });
+                    }));
                 }
                 if rejects.count() > max_rejects {
                     let error = Error::Input {
@@ -422,22 +425,22 @@ impl ParseJob {
                             rejects.final_path().display()
                         ),
                     };
-                    return Err(ParseFailure {
+                    return Err(Box::new(ParseFailure {
                         error,
                         stats: decoder.stats().clone(),
                         rejects: Some(rejects),
-                    });
+                    }));
                 }
             }
             while let Some(batch) = decoder.next_batch() {
                 if batches.blocking_send(batch).is_err() {
                     // The receiving side stopped (a sink failed); it reports why.
                     rejects.discard();
-                    return Err(ParseFailure {
+                    return Err(Box::new(ParseFailure {
                         error: Error::sink("pipeline", "stopped while parsing"),
                         stats: decoder.stats().clone(),
                         rejects: None,
-                    });
+                    }));
                 }
             }
             if finished {

@@ -277,7 +277,7 @@ pub struct Reject {
 /// Counts of what the decoder has seen. Every physical line is exactly one of a row, a
 /// rejected line, an exact duplicate or a blank line:
 /// `lines == rows + rejected + duplicates + blank`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ParseStats {
     /// Physical lines seen, blank ones included.
     pub lines: u64,

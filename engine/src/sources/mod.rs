@@ -104,7 +104,7 @@ impl FileFilter {
     pub fn accepts(&self, name: &TossFileName, dates: &DateSelection) -> bool {
         self.mids
             .as_ref()
-            .is_none_or(|mids| mids.iter().any(|mid| *mid == name.mid))
+            .is_none_or(|mids| mids.contains(&name.mid))
             && self
                 .kinds
                 .as_ref()

@@ -1,0 +1,210 @@
+//! What every end-to-end test needs: a temporary workspace, the engine binary, Toss lines, and a
+//! way to read the lake back.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
+
+/// The seed's sample files, as shipped with the project.
+pub fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipelines/inbox")
+        .join(name)
+}
+
+/// A fresh folder with an `inbox/`, where the engine runs.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        std::fs::create_dir(dir.path().join("inbox")).unwrap();
+        Workspace { dir }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    pub fn inbox(&self, name: &str) -> PathBuf {
+        self.path("inbox").join(name)
+    }
+
+    /// Writes a pipeline file named `name` and returns its path.
+    pub fn pipeline(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The standard test pipeline: inbox → lake, everything else as given in `extra_parser`.
+    pub fn default_pipeline(&self, extra_parser: &str) -> PathBuf {
+        self.pipeline(
+            "pipeline.toml",
+            &format!(
+                r#"[pipeline]
+name = "test"
+dates = "all"
+
+[source]
+type = "dir"
+path = "inbox"
+settle_secs = 0
+
+[parser]
+type = "toss"
+{extra_parser}
+
+[[sinks]]
+type = "parquet"
+path = "lake"
+"#
+            ),
+        )
+    }
+
+    pub fn engine(&self, args: &[&str]) -> Run {
+        self.engine_with_env(args, &[])
+    }
+
+    pub fn engine_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = Command::new(ENGINE);
+        command.args(args).current_dir(self.dir.path());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output: Output = command.output().expect("engine runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Every visible Parquet file under `lake/`, relative to it, sorted.
+    pub fn lake_files(&self) -> Vec<String> {
+        let root = self.path("lake");
+        let mut found = Vec::new();
+        collect_files(&root, &root, &mut found);
+        found.sort();
+        found
+    }
+
+    /// All rows of one lake file.
+    pub fn read_lake(&self, relative: &str) -> Vec<RecordBatch> {
+        read_parquet(&self.path("lake").join(relative))
+    }
+}
+
+fn collect_files(root: &Path, dir: &Path, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(root, &path, found);
+        } else {
+            found.push(
+                path.strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+}
+
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|batch| batch.unwrap())
+        .collect()
+}
+
+pub fn total_rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|batch| batch.num_rows()).sum()
+}
+
+/// One column as strings (None for null), across batches.
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            let array = batch
+                .column_by_name(column)
+                .unwrap_or_else(|| panic!("no column {column}"));
+            let array = array.as_string::<i32>();
+            (0..array.len())
+                .map(|i| (!array.is_null(i)).then(|| array.value(i).to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+pub fn int64s(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            batch
+                .column_by_name(column)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+pub fn timestamps(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    batches
+        .iter()
+        .flat_map(|batch| {
+            batch
+                .column_by_name(column)
+                .unwrap()
+                .as_primitive::<TimestampMicrosecondType>()
+                .values()
+                .to_vec()
+        })
+        .collect()
+}
+
+/// A valid Toss line; `n` makes transaction and oid unique.
+pub fn toss_line(n: u64, amount: u64, status: &str) -> String {
+    format!(
+        "toss;SC0010;toss{n:019};Toss_order_{n};11100;국민;buyer{n};{amount};N;20070706120000;{:08};{status}",
+        n % 100_000_000
+    )
+}
+
+/// A file of `rows` valid lines (`n` = 1..=rows), as Toss writes it.
+pub fn toss_file(rows: u64, status: &str) -> String {
+    let mut text = String::with_capacity(rows as usize * 120);
+    for n in 1..=rows {
+        text.push_str(&toss_line(n, 1000 + n, status));
+        text.push('\n');
+    }
+    text
+}
