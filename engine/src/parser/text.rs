@@ -72,10 +72,10 @@ pub(crate) struct InvalidText {
     pub field: usize,
 }
 
-/// Where a field's text lives once decoded.
+/// Where a field's text of an EUC-KR line lives once decoded.
 #[derive(Debug, Clone, Copy)]
 enum Span {
-    /// In the line itself (ASCII, or already UTF-8).
+    /// In the line itself (ASCII).
     Line(usize, usize),
     /// In the decoder's buffer (decoded from EUC-KR).
     Decoded(usize, usize),
@@ -96,33 +96,54 @@ impl FieldDecoder {
         ranges: &FieldRanges,
         encoding: Option<TextEncoding>,
     ) -> Result<[&'a str; FIELD_COUNT], InvalidText> {
+        if encoding == Some(TextEncoding::EucKr) && !line.is_ascii() {
+            return self.decode_euc_kr_fields(line, ranges);
+        }
+        // UTF-8, or ASCII (which is also UTF-8): validate the line once and slice it.
+        let invalid = |at: usize| InvalidText {
+            encoding: encoding.unwrap_or(TextEncoding::Utf8),
+            field: ranges.iter().position(|&(_, end)| at < end).unwrap_or(0),
+        };
+        let text = std::str::from_utf8(line).map_err(|e| invalid(e.valid_up_to()))?;
+        let mut texts = [""; FIELD_COUNT];
+        for (text_of_field, &(start, end)) in texts.iter_mut().zip(ranges) {
+            // Fields start and end next to ASCII bytes (delimiters, spaces) or at the line's
+            // ends, so these are always character boundaries.
+            *text_of_field = text.get(start..end).ok_or_else(|| invalid(start))?;
+        }
+        Ok(texts)
+    }
+
+    /// An EUC-KR line with non-ASCII text: its ASCII fields are borrowed as they are, the
+    /// others decoded into the reused buffer.
+    fn decode_euc_kr_fields<'a>(
+        &'a mut self,
+        line: &'a [u8],
+        ranges: &FieldRanges,
+    ) -> Result<[&'a str; FIELD_COUNT], InvalidText> {
+        let invalid = |field| InvalidText {
+            encoding: TextEncoding::EucKr,
+            field,
+        };
         let mut spans = [Span::Line(0, 0); FIELD_COUNT];
         self.decoded.clear();
         for (field, (span, &(start, end))) in spans.iter_mut().zip(ranges).enumerate() {
             let bytes = &line[start..end];
-            if encoding == Some(TextEncoding::EucKr) && !bytes.is_ascii() {
-                let from = self.decoded.len();
-                decode_euc_kr(bytes, &mut self.decoded).ok_or(InvalidText {
-                    encoding: TextEncoding::EucKr,
-                    field,
-                })?;
-                *span = Span::Decoded(from, self.decoded.len());
+            *span = if bytes.is_ascii() {
+                Span::Line(start, end)
             } else {
-                *span = Span::Line(start, end);
-            }
+                let from = self.decoded.len();
+                decode_euc_kr(bytes, &mut self.decoded).ok_or(invalid(field))?;
+                Span::Decoded(from, self.decoded.len())
+            };
         }
         let mut texts = [""; FIELD_COUNT];
         for (field, (text, span)) in texts.iter_mut().zip(spans).enumerate() {
             *text = match span {
                 Span::Decoded(from, to) => &self.decoded[from..to],
-                // Valid UTF-8 per field is valid UTF-8 per line: the cuts are at ASCII bytes,
-                // which never occur inside a multi-byte UTF-8 character. For an EUC-KR line
-                // these fields are ASCII, so this cannot fail there.
+                // ASCII, so this cannot fail.
                 Span::Line(start, end) => {
-                    std::str::from_utf8(&line[start..end]).map_err(|_| InvalidText {
-                        encoding: encoding.unwrap_or(TextEncoding::Utf8),
-                        field,
-                    })?
+                    std::str::from_utf8(&line[start..end]).map_err(|_| invalid(field))?
                 }
             };
         }
