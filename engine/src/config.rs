@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::parser::{Delimiter, Encoding, RecordKind};
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
+use crate::transforms::TransformConfig;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ pub struct PipelineConfig {
     pub source: SourceConfig,
     #[serde(default)]
     pub parser: ParserConfig,
+    /// Applied in order between the parser and the sinks.
+    #[serde(default)]
+    pub transforms: Vec<TransformConfig>,
     pub sinks: Vec<SinkConfig>,
 }
 
@@ -139,7 +143,13 @@ impl<'de> Deserialize<'de> for EnvString {
 
 const MISSING_VAR: &str = "environment variable `";
 
-/// Replaces every `${NAME}` in `text` by `lookup(NAME)`. A `$` not followed by `{` is kept.
+/// Replaces every `${NAME}` in `text` by the environment variable NAME.
+pub(crate) fn expand_env_in(text: &str) -> Result<String, String> {
+    expand_env(text, |name| std::env::var(name).ok())
+}
+
+/// Replaces every `${NAME}` in `text` by `lookup(NAME)`, and `${NAME:-fallback}` by the
+/// fallback when NAME is unset or empty. A `$` not followed by `{` is kept.
 fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -151,18 +161,27 @@ fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Str
                 "unclosed `${{` in {text:?}; write `${{NAME}}` to use the environment variable NAME"
             ));
         };
-        let name = &after[..end];
+        let reference = &after[..end];
+        let (name, fallback) = match reference.split_once(":-") {
+            Some((name, fallback)) => (name, Some(fallback)),
+            None => (reference, None),
+        };
         let valid = !name.is_empty()
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
         if !valid {
             return Err(format!(
-                "`${{{name}}}` is not a valid environment variable reference (letters, digits and _)"
+                "`${{{reference}}}` is not a valid environment variable reference \
+                 (`${{NAME}}` or `${{NAME:-fallback}}`, NAME of letters, digits and _)"
             ));
         }
-        match lookup(name) {
-            Some(value) => out.push_str(&value),
-            None => {
+        match (
+            lookup(name).filter(|value| !value.is_empty() || fallback.is_none()),
+            fallback,
+        ) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(fallback)) => out.push_str(fallback),
+            (None, None) => {
                 return Err(format!(
                     "{MISSING_VAR}{name}` is not set; set it before running (export {name}=…) \
                      or remove `${{{name}}}` from the file"
@@ -317,6 +336,16 @@ mod tests {
             "/home/toss/lake//home/toss"
         );
         assert_eq!(expand_env("price $5", lookup).unwrap(), "price $5");
+    }
+
+    #[test]
+    fn a_fallback_stands_in_for_an_unset_variable() {
+        assert_eq!(expand_env("${NOPE:-demo}", lookup).unwrap(), "demo");
+        assert_eq!(
+            expand_env("${HOME_DIR:-demo}", lookup).unwrap(),
+            "/home/toss"
+        );
+        assert_eq!(expand_env("${NOPE:-}", lookup).unwrap(), "");
     }
 
     #[test]

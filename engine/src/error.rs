@@ -39,6 +39,14 @@ pub enum Error {
         cause: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
+    /// A transform (a merchant's plugin) failed; the file's load was abandoned.
+    #[error("plugin `{plugin}` {context}: {message}")]
+    Plugin {
+        plugin: String,
+        context: String,
+        message: String,
+    },
+
     /// The embedded state store failed.
     #[error("state store {}: {source}", path.display())]
     State {

@@ -11,7 +11,8 @@
 //! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
 //! - [`sources`]: where files come from (`dir`), one file per source type.
 //! - [`parser`]: the Toss record format, as a push decoder from bytes to Arrow batches.
-//! - [`transforms`]: the step where merchants' own mappings run.
+//! - [`transforms`]: the step where merchants' own mappings run, as sandboxed WebAssembly
+//!   plugins (`wasm`).
 //! - [`sinks`]: where records go (`parquet`), one file per sink type.
 //! - [`rejects`]: the JSON Lines file of lines that could not become rows.
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.

@@ -166,11 +166,19 @@ fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
 fn validate(path: &Path) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
     let pipeline = Pipeline::build(&config)?;
+    let transforms = pipeline.transform_names();
     println!(
-        "{}: pipeline `{}` is valid ({} source, {} sink{}); dates = {:?}",
+        "{}: pipeline `{}` is valid ({} source, {} transform{}{}, {} sink{}); dates = {:?}",
         path.display(),
         pipeline.name(),
         pipeline.source_description(),
+        transforms.len(),
+        if transforms.len() == 1 { "" } else { "s" },
+        if transforms.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", transforms.join(" → "))
+        },
         config.sinks.len(),
         if config.sinks.len() == 1 { "" } else { "s" },
         config.pipeline.dates

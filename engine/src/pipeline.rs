@@ -20,7 +20,7 @@ use crate::sinks::{LoadUnit, Sink, SinkWriter};
 use crate::sources::{AfterRead, Source, SourceFile};
 use crate::state::{LoadedVersion, PipelineLock, StateStore};
 use crate::summary::{FileOutcome, FileReport, RunSummary};
-use crate::transforms::Transform;
+use crate::transforms::{Transform, TransformContext};
 use arrow::array::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Read;
@@ -45,14 +45,31 @@ pub struct Pipeline {
 impl Pipeline {
     /// Builds every stage; configuration problems surface here, before any data moves.
     pub fn build(config: &PipelineConfig) -> Result<Self> {
+        let state_dir = config.pipeline.state_dir.to_path();
+        let context = TransformContext {
+            state_dir: &state_dir,
+        };
+        let transforms = config
+            .transforms
+            .iter()
+            .map(|transform| transform.build(&context))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Pipeline {
             name: config.pipeline.name.to_string(),
-            state_dir: config.pipeline.state_dir.to_path(),
             source: config.source.build()?,
             parser: config.parser.clone(),
-            transforms: Vec::new(),
+            transforms,
             sinks: crate::sinks::build_all(&config.sinks)?,
+            state_dir,
         })
+    }
+
+    /// The transforms' names, in order.
+    pub fn transform_names(&self) -> Vec<String> {
+        self.transforms
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect()
     }
 
     pub fn name(&self) -> &str {
@@ -163,7 +180,18 @@ impl Pipeline {
         };
         let mut schema = toss_schema();
         for transform in &mut self.transforms {
-            schema = transform.output_schema(&schema).map_err(no_stats)?;
+            schema = tokio::task::block_in_place(|| transform.output_schema(&schema)).map_err(
+                |failure| {
+                    no_stats(Error::Plugin {
+                        plugin: transform.name().to_owned(),
+                        context: format!(
+                            "failed on {} while announcing its output schema",
+                            file.name
+                        ),
+                        message: failure.0,
+                    })
+                },
+            )?;
         }
         let reader = self.source.fetch(file).await.map_err(no_stats)?;
         let rejects =
@@ -202,12 +230,18 @@ impl Pipeline {
         let parsing = tokio::task::spawn_blocking(move || job.run(batches_out));
 
         let mut failure: Option<Error> = None;
+        let mut batch_number = 0u64;
         'batches: while let Some(mut batch) = batches_in.recv().await {
+            batch_number += 1;
             for transform in &mut self.transforms {
-                match transform.transform(batch).await {
+                match tokio::task::block_in_place(|| transform.transform(batch)) {
                     Ok(next) => batch = next,
-                    Err(err) => {
-                        failure = Some(err);
+                    Err(plugin_failure) => {
+                        failure = Some(Error::Plugin {
+                            plugin: transform.name().to_owned(),
+                            context: format!("failed on {}, batch {batch_number}", file.name),
+                            message: plugin_failure.0,
+                        });
                         break 'batches;
                     }
                 }

@@ -2,4 +2,5 @@
 //! read back with the `parquet` crate, never through the engine's internals.
 
 mod foundation;
+mod plugins;
 mod support;

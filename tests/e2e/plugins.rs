@@ -1,0 +1,297 @@
+//! Issue 3: WebAssembly plugins — merchants' own mappings, run safely.
+
+use crate::support::*;
+use std::path::PathBuf;
+
+fn plugin(name: &str) -> PathBuf {
+    PathBuf::from(env!("ENGINE_PLUGIN_DIR")).join(format!("{name}.wasm"))
+}
+
+/// A pipeline over the samples with the given `[[transforms]]` tables.
+fn pipeline_with(workspace: &Workspace, transforms: &str) -> PathBuf {
+    for name in ["toss_AUTH_20070706.dat", "toss_REV_20070706.dat"] {
+        std::fs::copy(sample(name), workspace.inbox(name)).unwrap();
+    }
+    workspace.pipeline(
+        "pipeline.toml",
+        &format!(
+            r#"[pipeline]
+name = "test"
+dates = "all"
+
+[source]
+type = "dir"
+path = "inbox"
+settle_secs = 0
+
+{transforms}
+
+[[sinks]]
+type = "parquet"
+path = "lake"
+"#
+        ),
+    )
+}
+
+fn wasm(name: &str, plugin_file: &str, extra: &str) -> String {
+    format!(
+        "[[transforms]]\ntype = \"wasm\"\nname = \"{name}\"\nmodule = \"{}\"\n{extra}\n",
+        plugin(plugin_file).display()
+    )
+}
+
+const AUTH: &str = "record_kind=AUTH/trxdate=2007-07-06/toss_AUTH_20070706.parquet";
+const REV: &str = "record_kind=REV/trxdate=2007-07-06/toss_REV_20070706.parquet";
+
+#[test]
+fn the_identity_plugin_changes_no_value_and_no_type() {
+    let plain = Workspace::new();
+    let plain_pipeline = pipeline_with(&plain, "");
+    assert_eq!(
+        plain
+            .engine(&["run", plain_pipeline.to_str().unwrap()])
+            .code,
+        0
+    );
+
+    let through = Workspace::new();
+    let through_pipeline = pipeline_with(&through, &wasm("identity", "identity", ""));
+    let run = through.engine(&["run", through_pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    for file in [AUTH, REV] {
+        let expected = plain.read_lake(file);
+        let actual = through.read_lake(file);
+        assert_eq!(actual, expected, "{file}");
+    }
+}
+
+#[test]
+fn a_compiled_plugin_is_cached_for_the_next_run() {
+    let workspace = Workspace::new();
+    let pipeline = pipeline_with(&workspace, &wasm("identity", "identity", ""));
+    let first = workspace.engine(&["validate", pipeline.to_str().unwrap()]);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    assert!(first.stderr.contains("compiled plugin"), "{}", first.stderr);
+    let cached: Vec<_> = std::fs::read_dir(workspace.path(".engine/plugin-cache"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].ends_with(".cwasm"));
+
+    let second = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(second.code, 0, "{}", second.all_output());
+    assert!(
+        !second.stderr.contains("compiled plugin"),
+        "{}",
+        second.stderr
+    );
+}
+
+/// Runs the hostile plugin with `behave` and checks the run failed cleanly: exit 1 (the engine
+/// itself did not crash), an error naming the plugin, the file, the batch and `cause`, and no
+/// output of the file in the lake.
+fn assert_hostile_fails(behave: &str, extra: &str, cause: &str) {
+    let workspace = Workspace::new();
+    let pipeline = pipeline_with(
+        &workspace,
+        &wasm(
+            "hostile",
+            "hostile",
+            &format!("{extra}\n[transforms.config]\nbehave = \"{behave}\"\n"),
+        ),
+    );
+    let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{behave}: {}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("plugin `hostile` failed on toss_AUTH_20070706.dat, batch 1"),
+        "{behave}: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(cause),
+        "{behave}: expected {cause:?} in {}",
+        run.stderr
+    );
+    assert!(
+        workspace
+            .lake_files()
+            .iter()
+            .all(|file| !file.ends_with(".parquet")),
+        "{behave}: output was left behind: {:?}",
+        workspace.lake_files()
+    );
+}
+
+#[test]
+fn a_panicking_plugin_fails_the_file_with_its_panic_message() {
+    assert_hostile_fails("panic", "", "panicked");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline() {
+    assert_hostile_fails("spin", "deadline_ms = 300", "CPU deadline of 300 ms");
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_the_memory_limit() {
+    assert_hostile_fails(
+        "memory-bomb",
+        "memory_limit_mb = 64",
+        "memory limit of 64 MiB",
+    );
+}
+
+#[test]
+fn unbounded_recursion_is_stopped() {
+    assert_hostile_fails("recursion", "", "recursion?");
+}
+
+#[test]
+fn bytes_that_are_not_arrow_ipc_are_refused() {
+    assert_hostile_fails("bad-ipc", "", "not a valid Arrow IPC stream");
+}
+
+#[test]
+fn compressed_arrow_ipc_is_refused() {
+    assert_hostile_fails("compressed-ipc", "", "compressed");
+}
+
+#[test]
+fn a_changed_output_schema_is_refused() {
+    assert_hostile_fails(
+        "wrong-schema",
+        "",
+        "schema differs from the one it announced",
+    );
+}
+
+#[test]
+fn a_flood_of_output_is_cut_off() {
+    assert_hostile_fails("flood", "log_limit_kb = 16", "more than 16 KiB to stdout");
+}
+
+#[test]
+fn a_plugin_that_exits_the_process_does_not_take_the_engine_down() {
+    // WASI 0.2 carries only success or failure on exit, so status 3 arrives as 1.
+    assert_hostile_fails("exit", "", "exited the process with status 1");
+}
+
+#[test]
+fn a_data_error_from_the_plugin_is_shown_in_its_words() {
+    assert_hostile_fails("data-error", "", "refused the batch: data:");
+}
+
+#[test]
+fn a_plugin_config_error_surfaces_at_validate() {
+    let workspace = Workspace::new();
+    let pipeline = pipeline_with(
+        &workspace,
+        &wasm(
+            "hostile",
+            "hostile",
+            "[transforms.config]\nbehave = \"config-error\"\n",
+        ),
+    );
+    let run = workspace.engine(&["validate", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(run.stderr.contains("hostile"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("rejected its [transforms.config]"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("refuses its config"), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_plugin_file_is_a_configuration_error() {
+    let workspace = Workspace::new();
+    let pipeline = pipeline_with(
+        &workspace,
+        "[[transforms]]\ntype = \"wasm\"\nname = \"mapping\"\nmodule = \"nowhere/missing.wasm\"\n",
+    );
+    let run = workspace.engine(&["validate", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("nowhere/missing.wasm"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("cannot read the plugin"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_shipped_pipeline_writes_the_mapped_and_masked_columns() {
+    let workspace = Workspace::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The shipped pipeline names paths relative to the repository root: run it from a copy.
+    let text = std::fs::read_to_string(root.join("pipelines/daily.toml"))
+        .unwrap()
+        .replace("path = \"pipelines/inbox\"", "path = \"inbox\"")
+        .replace("path = \"lake/toss\"", "path = \"lake\"")
+        .replace(
+            "target/plugins/wasm32-wasip2/release",
+            env!("ENGINE_PLUGIN_DIR"),
+        );
+    for name in ["toss_AUTH_20070706.dat", "toss_REV_20070706.dat"] {
+        std::fs::copy(sample(name), workspace.inbox(name)).unwrap();
+    }
+    let pipeline = workspace.pipeline("daily.toml", &text);
+    let run = workspace.engine_with_env(
+        &["run", pipeline.to_str().unwrap()],
+        &[("BUYER_HASH_KEY", "test-key")],
+    );
+    assert_eq!(run.code, 0, "{}", run.all_output());
+
+    let auth = workspace.read_lake(AUTH);
+    // financecode 11100 31000 88 34; paytypes SC0010 SC0010 SC0030 SC0030.
+    assert_eq!(
+        strings(&auth, "method"),
+        ["카드", "카드", "계좌이체", "계좌이체"].map(|m| Some(m.to_owned()))
+    );
+    assert_eq!(
+        strings(&auth, "issuer"),
+        ["국민", "비씨", "신한", "광주"].map(|m| Some(m.to_owned()))
+    );
+    assert_eq!(
+        int64s(&auth, "signed_amount"),
+        [15000, 35000, 319000, 91000]
+    );
+    // 2.5 % on cards, 1.8 % on transfers, rounded half away from zero.
+    assert_eq!(int64s(&auth, "fee"), [375, 875, 5742, 1638]);
+    assert_eq!(int64s(&auth, "net_amount"), [14625, 34125, 313258, 89362]);
+
+    let rev = workspace.read_lake(REV);
+    // financecode 61100 31000 71100 (line 3 was rejected).
+    assert_eq!(
+        strings(&rev, "issuer"),
+        ["현대", "비씨", "롯데"].map(|m| Some(m.to_owned()))
+    );
+    assert_eq!(int64s(&rev, "signed_amount"), [-115000, -97000, -16000]);
+    assert_eq!(int64s(&rev, "fee"), [2875, 2425, 400]);
+    assert_eq!(int64s(&rev, "net_amount"), [-112125, -94575, -15600]);
+
+    // buyerid is the HMAC-SHA256 of the original under the key from the environment.
+    use hmac::{KeyInit, Mac};
+    let mask = |buyer: &str| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"test-key").unwrap();
+        mac.update(buyer.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    assert_eq!(
+        strings(&auth, "buyerid"),
+        ["uytr120", "zzanghong1", "judy1876", "kihote128"].map(|buyer| Some(mask(buyer)))
+    );
+    // The record key columns are kept as they were.
+    assert_eq!(
+        strings(&rev, "transaction")[0].as_deref(),
+        Some("toss2007070623455691939")
+    );
+}
