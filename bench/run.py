@@ -186,6 +186,25 @@ def engine_output(ctx: Ctx) -> Output:
     return out
 
 
+PLUGIN_DIR = REPO / "target/plugins/wasm32-wasip2/release"
+
+
+def plugin_missing(name: str) -> Optional[str]:
+    path = PLUGIN_DIR / f"{name}.wasm"
+    return None if path.is_file() else f"no plugin at {path} (cargo build --release -p engine builds it)"
+
+
+def plugin_cmd(ctx: Ctx, plugin: str, config: str) -> list[str]:
+    """A pipeline with one wasm transform; the plugin is compiled (and cached in the run's
+    state_dir) by an untimed `engine validate`, so the timed run measures a cached start."""
+    transform = (f'[[transforms]]\ntype = "wasm"\nname = "{plugin}"\n'
+                 f'module = {toml_str(PLUGIN_DIR / (plugin + ".wasm"))}\n{config}\n')
+    pipeline = engine_pipeline(ctx, extra=transform)
+    subprocess.run([str(ctx.engine), "validate", str(pipeline), "-q"], cwd=ctx.work, check=True,
+                   stdout=subprocess.DEVNULL)
+    return [str(ctx.engine), "run", str(pipeline)]
+
+
 CONTENDERS: list[Contender] = [
     Contender(
         name="engine",
@@ -194,17 +213,20 @@ CONTENDERS: list[Contender] = [
         output=engine_output,
         available=engine_available,
     ),
-    # More contenders go here, for example:
-    #
-    # Contender(
-    #     name="engine+wasm",
-    #     description="same pipeline with the mapping plugin as a [[transforms]] step",
-    #     command=lambda ctx: [str(ctx.engine), "run", str(engine_pipeline(ctx, extra=(
-    #         '[[transforms]]\ntype = "wasm"\nname = "mapping"\n'
-    #         f'module = {toml_str(REPO / "plugins/target/wasm32-wasip1/release/mapping.wasm")}\n')))],
-    #     output=engine_output,
-    #     available=lambda args, engine: engine_available(args, engine) or wasm_missing(...),
-    # ),
+    Contender(
+        name="engine+identity",
+        description="same pipeline through the identity WebAssembly plugin (compiled plugin cached)",
+        command=lambda ctx: plugin_cmd(ctx, "identity", ""),
+        output=engine_output,
+        available=lambda args, engine: engine_available(args, engine) or plugin_missing("identity"),
+    ),
+    Contender(
+        name="engine+mapping",
+        description="same pipeline through the merchant-mapping plugin, fee_rate 0.025 (cached)",
+        command=lambda ctx: plugin_cmd(ctx, "merchant_mapping", "[transforms.config]\nfee_rate = 0.025\n"),
+        output=engine_output,
+        available=lambda args, engine: engine_available(args, engine) or plugin_missing("merchant_mapping"),
+    ),
     # Contender(
     #     name="duckdb",
     #     description="DuckDB read_csv -> COPY ... (FORMAT parquet, COMPRESSION zstd)",

@@ -46,7 +46,7 @@ pub mod toss;
 pub use config::Config;
 pub use error::Error;
 
-/// A transform plugin: one instance per engine instance, created from the pipeline's
+/// A transform plugin: one value per component instance, created from the pipeline's
 /// `[transforms.config]` table and then handed every record batch in order.
 pub trait Transform: Sized + 'static {
     /// Builds the plugin from the `[transforms.config]` table. Check every key here and return

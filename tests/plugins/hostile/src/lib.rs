@@ -18,7 +18,7 @@
 //! | `panic` | panics (the component traps; the panic message goes to stderr) |
 //! | `spin` | loops forever |
 //! | `memory-bomb` | allocates and touches 1 MiB after 1 MiB until allocation fails (trap) |
-//! | `recursion` | recurses without bound, 512-byte frames, until the stack overflows (trap) |
+//! | `recursion` | recurses without bound until the call stack is exhausted (trap) |
 //! | `bad-ipc` | returns bytes that are not Arrow IPC |
 //! | `compressed-ipc` | returns a valid Arrow IPC stream whose batch is LZ4_FRAME-compressed |
 //! | `wrong-schema` | returns the batch without its last column (the probe got all of them) |
@@ -139,8 +139,10 @@ impl RawTransform for Hostile {
             Behave::Spin => spin(),
             Behave::MemoryBomb => memory_bomb(),
             Behave::Recursion => {
-                let depth = recurse(black_box(0));
-                Err(Error::other(format!("recursion returned at depth {depth}")))
+                let mixed = recurse(black_box(0));
+                Err(Error::other(format!(
+                    "recursion returned ({mixed}); it never should"
+                )))
             }
             Behave::BadIpc => Ok(NOT_IPC.to_vec()),
             Behave::CompressedIpc => compressed(&batch),
@@ -188,18 +190,18 @@ fn memory_bomb() -> ! {
     }
 }
 
-/// Recurses until the stack runs out: every frame keeps 512 bytes alive across the call, and
-/// the result depends on the callee, so the call is neither a tail call nor removable.
+/// Recurses until the call stack runs out. The frame lives in WebAssembly locals, not in linear
+/// memory, so it is the engine's native stack limit that trips ("call stack exhausted"), not
+/// the shadow stack in linear memory (which would be an out-of-bounds access). `black_box`
+/// hides the depth, and the result is mixed in a way no accumulator rewrite can fold, so the
+/// call can neither be removed nor turned into a loop.
 #[inline(never)]
 pub fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u8; 512];
-    frame[(depth % 512) as usize] = depth as u8;
-    let frame = black_box(frame);
     if black_box(depth) == u64::MAX {
         return 0;
     }
     let below = recurse(black_box(depth + 1));
-    below.wrapping_add(u64::from(frame[(depth % 512) as usize]))
+    below.rotate_left((depth % 64) as u32) ^ depth
 }
 
 /// `batch` as an IPC stream with LZ4_FRAME body compression.
