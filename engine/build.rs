@@ -30,8 +30,35 @@ fn main() {
     if std::env::var_os("ENGINE_SKIP_PLUGIN_BUILD").is_some() {
         return;
     }
+    ensure_wasm_target();
     for workspace in PLUGIN_WORKSPACES {
         build_plugins(&root.join(workspace).join("Cargo.toml"), &target_dir);
+    }
+}
+
+/// Adds the `wasm32-wasip2` standard library through rustup when it is missing, so that a fresh
+/// clone builds with nothing but `cargo`.
+fn ensure_wasm_target() {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let installed = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+        .is_some_and(|libdir| libdir.is_dir());
+    if installed {
+        return;
+    }
+    println!("cargo:warning=installing the wasm32-wasip2 target with rustup to build the plugins");
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status();
+    if !added.is_ok_and(|status| status.success()) {
+        panic!(
+            "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed; \
+             install it by hand, or set ENGINE_SKIP_PLUGIN_BUILD=1 to build the engine alone"
+        );
     }
 }
 

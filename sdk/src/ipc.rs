@@ -21,13 +21,25 @@ pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, Error> {
     };
     // The default options write IPC format V5, 64-byte aligned, without compression.
     let options = IpcWriteOptions::default();
-    let capacity = batch.get_array_memory_size() + 1024;
+    // Sized by the bytes the batch really spans: a decoded batch shares one input buffer among
+    // its arrays, so `get_array_memory_size` would count that buffer once per column.
+    let capacity = encoded_size_hint(batch);
     let mut writer =
         StreamWriter::try_new_with_options(Vec::with_capacity(capacity), &batch.schema(), options)
             .map_err(fail)?;
     writer.write(batch).map_err(fail)?;
     writer.finish().map_err(fail)?;
     writer.into_inner().map_err(fail)
+}
+
+/// Roughly the bytes `batch` takes as IPC: its arrays' slices, plus room for the messages.
+pub fn encoded_size_hint(batch: &RecordBatch) -> usize {
+    let data: usize = batch
+        .columns()
+        .iter()
+        .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum();
+    data + 8 * 1024
 }
 
 /// Decodes an Arrow IPC stream holding exactly one record batch. Copies `bytes`; prefer

@@ -295,3 +295,26 @@ fn the_shipped_pipeline_writes_the_mapped_and_masked_columns() {
         Some("toss2007070623455691939")
     );
 }
+
+/// Full-size batches (64k rows) must fit the default 256 MiB: a batch decoded from IPC shares one
+/// buffer among its columns, and sizing the output by allocations rather than slices once asked
+/// for 373 MB.
+#[test]
+fn full_size_batches_pass_through_a_plugin_within_the_default_memory_limit() {
+    let workspace = Workspace::new();
+    std::fs::write(
+        workspace.inbox("toss_AUTH_20070706.dat"),
+        toss_file(150_000, "10"),
+    )
+    .unwrap();
+    let pipeline = workspace.pipeline(
+        "pipeline.toml",
+        &format!(
+            "[pipeline]\nname = \"test\"\ndates = \"all\"\n\n[source]\ntype = \"dir\"\npath = \"inbox\"\nsettle_secs = 0\n\n{}\n[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
+            wasm("identity", "identity", "")
+        ),
+    );
+    let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert_eq!(total_rows(&workspace.read_lake(AUTH)), 150_000);
+}

@@ -9,7 +9,14 @@ use arrow::ipc::writer::StreamWriter;
 
 /// Encodes one batch as an IPC stream (schema message + batch message).
 pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
-    let mut out = Vec::with_capacity(batch.get_array_memory_size() + 1024);
+    // Sized by the bytes the arrays span, not their allocations: a batch decoded from IPC shares
+    // one buffer among its columns, which `get_array_memory_size` counts once per column.
+    let data: usize = batch
+        .columns()
+        .iter()
+        .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
+        .sum();
+    let mut out = Vec::with_capacity(data + 8 * 1024);
     let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
     writer.write(batch)?;
     writer.finish()?;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: the engine's unit and end-to-end tests (building the
+# engine also builds the WebAssembly plugins they run, adding the wasm32-wasip2 target if
+# needed), then the plugins' own unit tests, natively. Ends with one line totalling every
+# test binary's result.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --release --workspace 2>&1 | tee -a "$log"
+cargo test --release --manifest-path plugins/Cargo.toml 2>&1 | tee -a "$log"
+
+python3 - "$log" <<'PY'
+import re, sys
+passed = failed = ignored = 0
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    m = re.match(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
+    if m:
+        passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
+print(f"tests: {passed} passed, {failed} failed, {ignored} skipped")
+PY
