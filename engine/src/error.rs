@@ -63,6 +63,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The file is not to be loaded in this run (the source saw it change while fetching it);
+    /// a later run takes it. Not a failure.
+    #[error("{file}: {reason}")]
+    Deferred { file: String, reason: String },
+
     /// The run was interrupted (SIGINT/SIGTERM) before it finished.
     #[error("interrupted")]
     Interrupted,

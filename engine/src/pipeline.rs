@@ -17,14 +17,16 @@ use crate::error::{Error, Result};
 use crate::parser::{FileContext, ParseStats, ParserOptions, TossDecoder, toss_schema};
 use crate::rejects::RejectsFile;
 use crate::sinks::{LoadUnit, Sink, SinkWriter};
-use crate::sources::{AfterRead, Source, SourceFile};
+use crate::sources::{AfterRead, Fetched, Source, SourceFile};
 use crate::state::{LoadedVersion, PipelineLock, StateStore};
 use crate::summary::{FileOutcome, FileReport, RunSummary};
 use crate::transforms::{Transform, TransformContext};
 use arrow::array::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Read;
+use futures::StreamExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use xxhash_rust::xxh3::Xxh3;
@@ -36,7 +38,7 @@ const READ_CHUNK: usize = 1 << 20;
 pub struct Pipeline {
     name: String,
     state_dir: PathBuf,
-    source: Box<dyn Source>,
+    source: Arc<dyn Source>,
     parser: ParserConfig,
     transforms: Vec<Box<dyn Transform>>,
     sinks: Vec<Box<dyn Sink>>,
@@ -107,20 +109,57 @@ impl Pipeline {
                 FileOutcome::Deferred(deferred.reason),
             ));
         }
-        for file in &listing.files {
-            let report = self.load_file(&store, file, &mut summary).await;
-            match &report.outcome {
-                FileOutcome::Failed(message) => {
-                    tracing::error!(file = %file.name, "{message}")
+        // Files whose listed version was loaded before cost nothing more; the rest are fetched,
+        // several ahead when the source allows, and loaded one after another in order.
+        let mut to_fetch = Vec::new();
+        for file in listing.files {
+            match store.loaded(&self.name, &file.name) {
+                Ok(Some(previous)) if is_unchanged(&previous, &file) => {
+                    let report = FileReport::new(file.name.clone(), skipped(&previous));
+                    log_report(&report);
+                    summary.files.push(report);
                 }
-                outcome => tracing::info!(
-                    file = %file.name,
-                    rows = report.stats.rows,
-                    rejected = report.stats.rejected,
-                    "{}",
-                    outcome.label()
-                ),
+                Ok(previous) => to_fetch.push((file, previous)),
+                Err(err) => summary.files.push(FileReport::new(
+                    file.name.clone(),
+                    FileOutcome::Failed(err.to_string()),
+                )),
             }
+        }
+        let source = Arc::clone(&self.source);
+        let mut fetches = futures::stream::iter(to_fetch)
+            .map(|(file, previous)| {
+                let source = Arc::clone(&source);
+                async move {
+                    let started = Instant::now();
+                    let fetched = source.fetch(&file).await;
+                    (file, previous, fetched, started)
+                }
+            })
+            .buffered(source.fetch_ahead().max(1));
+        while let Some((file, previous, fetched, started)) = fetches.next().await {
+            let mut report = match fetched {
+                Err(Error::Deferred { reason, .. }) => {
+                    FileReport::new(file.name.clone(), FileOutcome::Deferred(reason))
+                }
+                Err(err) => {
+                    let mut report =
+                        FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string()));
+                    report.retryable = err.is_retryable();
+                    report
+                }
+                Ok(fetched) => match &previous {
+                    Some(previous)
+                        if fetched.content_hash.is_some()
+                            && fetched.content_hash == previous.version.content_hash =>
+                    {
+                        FileReport::new(file.name.clone(), skipped(previous))
+                    }
+                    _ => self.load_file(&store, &file, fetched, &mut summary).await,
+                },
+            };
+            report.elapsed = started.elapsed();
+            log_report(&report);
             summary.files.push(report);
         }
         summary.rejects_dir = Some(RejectsFile::folder(&self.state_dir, &self.name));
@@ -132,42 +171,26 @@ impl Pipeline {
         &mut self,
         store: &StateStore,
         file: &SourceFile,
+        fetched: Fetched,
         summary: &mut RunSummary,
     ) -> FileReport {
-        let started = Instant::now();
-        let mut report = match store.loaded(&self.name, &file.name) {
-            Ok(Some(previous)) if previous.version.same_as(&file.version) => FileReport::new(
-                file.name.clone(),
-                FileOutcome::Skipped(format!(
-                    "unchanged since its load at {} ({} rows)",
-                    previous
-                        .loaded_at
-                        .get(..16)
-                        .unwrap_or(&previous.loaded_at)
-                        .replace('T', " "),
-                    previous.rows
-                )),
-            ),
-            Ok(_) => match self.load_new_version(store, file, summary).await {
-                Ok(report) => report,
-                Err((err, stats)) => {
-                    let mut report =
-                        FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string()));
-                    report.stats = stats;
-                    report.retryable = err.is_retryable();
-                    report
-                }
-            },
-            Err(err) => FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string())),
-        };
-        report.elapsed = started.elapsed();
-        report
+        match self.load_new_version(store, file, fetched, summary).await {
+            Ok(report) => report,
+            Err((err, stats)) => {
+                let mut report =
+                    FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string()));
+                report.stats = stats;
+                report.retryable = err.is_retryable();
+                report
+            }
+        }
     }
 
     async fn load_new_version(
         &mut self,
         store: &StateStore,
         file: &SourceFile,
+        fetched: Fetched,
         summary: &mut RunSummary,
     ) -> std::result::Result<FileReport, (Error, ParseStats)> {
         let no_stats = |err| (err, ParseStats::default());
@@ -193,7 +216,7 @@ impl Pipeline {
                 },
             )?;
         }
-        let reader = self.source.fetch(file).await.map_err(no_stats)?;
+        let reader = fetched.reader;
         let rejects =
             RejectsFile::create(&self.state_dir, &self.name, &file.name).map_err(no_stats)?;
 
@@ -221,7 +244,7 @@ impl Pipeline {
             context: FileContext {
                 record_kind: file.kind,
                 trxdate: file.trxdate,
-                source_file: file.name.clone(),
+                source_file: file.origin.clone(),
             },
             rejects,
             max_rejects: self.parser.max_rejects,
@@ -339,6 +362,54 @@ impl Pipeline {
         report.stats = stats;
         report.encoding = parsed.encoding;
         Ok(report)
+    }
+}
+
+/// Whether a file needs no fetch at all: the listing shows the version loaded before, or the
+/// source cannot list versions (HTTP) and the file was loaded after its business day closed,
+/// when Toss's data for that day is final.
+fn is_unchanged(previous: &LoadedVersion, file: &SourceFile) -> bool {
+    if previous.version.same_as(&file.version) {
+        return true;
+    }
+    let listing_knows_nothing = file.version.size.is_none() && file.version.modified_ns.is_none();
+    listing_knows_nothing && loaded_after_day_closed(previous, file.trxdate)
+}
+
+/// Toss writes the whole previous day at 00:05 KST; a load after 00:30 the next day saw it.
+fn loaded_after_day_closed(previous: &LoadedVersion, trxdate: chrono::NaiveDate) -> bool {
+    let Ok(loaded_at) = chrono::DateTime::parse_from_rfc3339(&previous.loaded_at) else {
+        return false;
+    };
+    let closed = trxdate
+        .succ_opt()
+        .and_then(|next| next.and_hms_opt(0, 30, 0))
+        .and_then(|close| close.and_local_timezone(crate::dates::kst()).single());
+    closed.is_some_and(|closed| loaded_at >= closed)
+}
+
+fn skipped(previous: &LoadedVersion) -> FileOutcome {
+    FileOutcome::Skipped(format!(
+        "unchanged since its load at {} ({} rows)",
+        previous
+            .loaded_at
+            .get(..16)
+            .unwrap_or(&previous.loaded_at)
+            .replace('T', " "),
+        previous.rows
+    ))
+}
+
+fn log_report(report: &FileReport) {
+    match &report.outcome {
+        FileOutcome::Failed(message) => tracing::error!(file = %report.name, "{message}"),
+        outcome => tracing::info!(
+            file = %report.name,
+            rows = report.stats.rows,
+            rejected = report.stats.rejected,
+            "{}",
+            outcome.label()
+        ),
     }
 }
 

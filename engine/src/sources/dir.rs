@@ -7,7 +7,7 @@
 //! checked once more, and a load of a file that changed meanwhile is discarded.
 
 use super::{
-    AfterRead, BuildSource, Deferred, FileFilter, Listing, Source, SourceFile, TossFileName,
+    AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName,
 };
 use crate::config::{EnvString, deserialize_kinds};
 use crate::dates::DateSelection;
@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::parser::RecordKind;
 use crate::state::FileVersion;
 use serde::Deserialize;
-use std::io::Read;
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -41,14 +41,14 @@ fn default_settle_secs() -> f64 {
 }
 
 impl BuildSource for DirSourceConfig {
-    fn build(&self) -> Result<Box<dyn Source>> {
+    fn build(&self) -> Result<Arc<dyn Source>> {
         if !(0.0..=3600.0).contains(&self.settle_secs) {
             return Err(Error::config(
                 "[source] settle_secs",
                 "settle_secs must be between 0 and 3600 seconds",
             ));
         }
-        Ok(Box::new(DirSource {
+        Ok(Arc::new(DirSource {
             folder: self.path.to_path(),
             filter: FileFilter {
                 mids: self
@@ -110,6 +110,7 @@ impl DirSource {
             }
             let version = self.version_of(&name)?;
             files.push(SourceFile {
+                origin: name.clone(),
                 name,
                 mid: parsed.mid,
                 kind: parsed.kind,
@@ -165,11 +166,11 @@ impl Source for DirSource {
         Ok(listing)
     }
 
-    async fn fetch(&self, file: &SourceFile) -> Result<Box<dyn Read + Send>> {
+    async fn fetch(&self, file: &SourceFile) -> Result<Fetched> {
         let path = self.folder.join(&file.name);
         let handle = std::fs::File::open(&path)
             .map_err(|err| self.failed(format!("cannot open {}", file.name), err))?;
-        Ok(Box::new(handle))
+        Ok(Fetched::local(Box::new(handle)))
     }
 
     async fn after_read(&self, file: &SourceFile) -> Result<AfterRead> {

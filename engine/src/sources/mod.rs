@@ -13,13 +13,17 @@ use crate::parser::RecordKind;
 use crate::state::FileVersion;
 use chrono::NaiveDate;
 use std::io::Read;
+use std::sync::Arc;
 
 /// One Toss file as a source lists it.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// The file name, `{mid}_{kind}_{yyyymmdd}.dat`; also the `source_file` column and the key of
-    /// the file in the state store.
+    /// The file name, `{mid}_{kind}_{yyyymmdd}.dat`: the key of the file in the state store and
+    /// the name of its outputs, whatever the source.
     pub name: String,
+    /// Where the records came from, for the `source_file` column: the file name, or for HTTP the
+    /// URL without its key.
+    pub origin: String,
     pub mid: String,
     pub kind: RecordKind,
     pub trxdate: NaiveDate,
@@ -49,14 +53,39 @@ pub enum AfterRead {
     Changed(String),
 }
 
+/// A file ready to be read: local, and complete (remote sources download to a temporary file
+/// first, so a dropped connection never loads half a file).
+pub struct Fetched {
+    pub reader: Box<dyn Read + Send>,
+    /// The content's xxh3-128 hash (hex), when the source computed it while fetching; lets a
+    /// re-fetched, unchanged file be skipped before it is parsed.
+    pub content_hash: Option<String>,
+}
+
+impl Fetched {
+    /// A local reader whose hash the pipeline computes while parsing.
+    pub fn local(reader: Box<dyn Read + Send>) -> Self {
+        Fetched {
+            reader,
+            content_hash: None,
+        }
+    }
+}
+
 /// A running source.
 #[async_trait::async_trait]
 pub trait Source: Send + Sync {
     /// Lists the Toss files of the selected business dates that pass the source's filters.
     async fn list(&self, dates: &DateSelection) -> Result<Listing>;
 
-    /// Opens one listed file for reading.
-    async fn fetch(&self, file: &SourceFile) -> Result<Box<dyn Read + Send>>;
+    /// Fetches one listed file.
+    async fn fetch(&self, file: &SourceFile) -> Result<Fetched>;
+
+    /// How many files may be fetched ahead of the one loading (remote sources download several
+    /// dates at once during a backfill).
+    fn fetch_ahead(&self) -> usize {
+        1
+    }
 
     /// Checks, after the whole file was read, that it is still the version listed.
     async fn after_read(&self, file: &SourceFile) -> Result<AfterRead>;
@@ -67,7 +96,7 @@ pub trait Source: Send + Sync {
 
 /// A source config that can build its running source.
 pub trait BuildSource {
-    fn build(&self) -> Result<Box<dyn Source>>;
+    fn build(&self) -> Result<Arc<dyn Source>>;
 }
 
 macro_rules! register_sources {
@@ -80,7 +109,7 @@ macro_rules! register_sources {
         }
 
         impl SourceConfig {
-            pub fn build(&self) -> Result<Box<dyn Source>> {
+            pub fn build(&self) -> Result<Arc<dyn Source>> {
                 match self {
                     $(SourceConfig::$variant(config) => config.build(),)*
                 }
