@@ -110,6 +110,11 @@ pub enum ParserKind {
 pub struct EnvString(String);
 
 impl EnvString {
+    /// A value written in code (a default), not read from a file.
+    pub fn from_literal(text: &str) -> Self {
+        EnvString(text.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -114,11 +114,19 @@ fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .finish()
+        // The FTP client library traces every command it sends, the password's `PASS` included:
+        // those lines never reach the log, whatever the level.
+        .with(tracing_subscriber::filter::filter_fn(|meta| {
+            !(meta.target().starts_with("suppaftp") && *meta.level() == tracing::Level::TRACE)
+        }))
         .init();
 }
 

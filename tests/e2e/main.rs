@@ -2,5 +2,8 @@
 //! read back with the `parquet` crate, never through the engine's internals.
 
 mod foundation;
+mod ftp;
+mod http;
 mod plugins;
 mod support;
+mod trxdown;

@@ -7,7 +7,8 @@
 //! checked once more, and a load of a file that changed meanwhile is discarded.
 
 use super::{
-    AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName,
+    AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, SourceFile,
+    TossFileName,
 };
 use crate::config::{EnvString, deserialize_kinds};
 use crate::dates::DateSelection;
@@ -15,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::parser::RecordKind;
 use crate::state::FileVersion;
 use serde::Deserialize;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// `[source]` with `type = "dir"`.

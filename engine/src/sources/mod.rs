@@ -6,6 +6,8 @@
 //! then add one line to the `register_sources!` list below.
 
 mod dir;
+mod ftp;
+mod http;
 
 use crate::dates::DateSelection;
 use crate::error::Result;
@@ -120,6 +122,8 @@ macro_rules! register_sources {
 
 register_sources! {
     "dir" => Dir(dir::DirSourceConfig),
+    "ftp" => Ftp(ftp::FtpSourceConfig),
+    "http" => Http(http::HttpSourceConfig),
 }
 
 /// Filters every source shares: which merchants and which kinds of file.

@@ -1,0 +1,473 @@
+//! `type = "http"`: Toss's download service (`trxdown.jsp`), for merchants who cannot run an FTP
+//! server. One GET per merchant id × kind × business date, authenticated by
+//! `key = md5(mid + mertkey)`.
+//!
+//! The service is a legacy JSP page, so the things that go wrong are those of one: it answers
+//! errors with an HTML page (or a one-line message) and status 200, it is slow, it drops
+//! connections. Bodies are downloaded whole into a temporary file before anything is parsed, so a
+//! dropped connection never loads half a day; 5xx, 429, timeouts and resets are retried with
+//! backoff; a body that is not Toss records fails the file with what the server said instead of
+//! rejecting every line. There is no listing, so a date loaded after its day closed (Toss's
+//! 00:05 upload of the full day) is final and is not fetched again.
+//!
+//! The mertkey and the key derived from it never leave this module: the URL a user sees (in
+//! logs, errors and the `source_file` column) is the URL without `key`.
+
+use super::{AfterRead, BuildSource, Fetched, Listing, Source, SourceFile};
+use crate::config::{EnvString, deserialize_kinds};
+use crate::dates::DateSelection;
+use crate::error::{Error, Result};
+use crate::parser::RecordKind;
+use crate::state::FileVersion;
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use std::fmt;
+use std::io::{Seek, Write};
+use std::sync::Arc;
+use std::time::Duration;
+use xxhash_rust::xxh3::xxh3_128;
+
+/// Toss's production download address.
+pub const TRXDOWN_URL: &str = "https://pgweb.tosspayments.com/pg/wmp/outerpage/trxdown.jsp";
+
+/// At most this many business dates in one run (ten years), so a typo cannot start a flood.
+const MAX_DATES: i64 = 3660;
+
+/// `[source]` with `type = "http"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceConfig {
+    /// The `trxdown.jsp` address (default Toss's production one).
+    #[serde(default = "default_url")]
+    pub url: EnvString,
+    /// The merchant's secret key; write `${TOSS_MERTKEY}`, never the key itself.
+    pub mertkey: SecretString,
+    /// The merchant ids to download (required).
+    pub mids: Vec<EnvString>,
+    /// `AUTH` (servicecode TRX) and/or `REV` (default both).
+    #[serde(default, deserialize_with = "deserialize_kinds")]
+    pub kinds: Option<Vec<RecordKind>>,
+    /// Seconds one request may take, body included (default 60).
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// Retries after the first attempt for 5xx, 429, timeouts and dropped connections (default 3).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// First retry pause in milliseconds, doubled each retry, ±25 % jitter (default 1000).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+    /// Downloads in flight at once during a backfill (default 4).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Accept any TLS certificate. Only for a test server; never for Toss.
+    #[serde(default)]
+    pub tls_insecure: bool,
+}
+
+fn default_url() -> EnvString {
+    EnvString::from_literal(TRXDOWN_URL)
+}
+fn default_timeout_secs() -> u64 {
+    60
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_retry_base_ms() -> u64 {
+    1000
+}
+fn default_concurrency() -> usize {
+    4
+}
+
+/// A secret from the pipeline file: usable, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(EnvString);
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl BuildSource for HttpSourceConfig {
+    fn build(&self) -> Result<Arc<dyn Source>> {
+        let at = |key: &str| format!("[source] {key}");
+        if self.mids.is_empty() {
+            return Err(Error::config(
+                at("mids"),
+                "the http source needs the merchant ids to download: mids = [\"your-mid\"]",
+            ));
+        }
+        if self.mertkey.0.is_empty() {
+            return Err(Error::config(
+                at("mertkey"),
+                "mertkey is empty; set it from the environment: mertkey = \"${TOSS_MERTKEY}\"",
+            ));
+        }
+        if self.concurrency == 0 || self.concurrency > 32 {
+            return Err(Error::config(
+                at("concurrency"),
+                "concurrency must be 1 to 32",
+            ));
+        }
+        if self.timeout_secs == 0 {
+            return Err(Error::config(
+                at("timeout_secs"),
+                "timeout_secs must be at least 1",
+            ));
+        }
+        let url = reqwest::Url::parse(&self.url).map_err(|err| {
+            Error::config(
+                at("url"),
+                format!("{:?} is not a URL: {err}", self.url.as_str()),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::config(
+                at("url"),
+                "url must start with https:// (or http://)",
+            ));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if self.tls_insecure {
+            tracing::warn!("tls_insecure = true: the http source accepts any certificate");
+        }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(self.timeout_secs))
+            .connect_timeout(Duration::from_secs(self.timeout_secs.min(30)))
+            .tls_danger_accept_invalid_certs(self.tls_insecure)
+            .user_agent(concat!("toss-etl-engine/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| {
+                Error::config(at("url"), format!("cannot set up the HTTP client: {err}"))
+            })?;
+        Ok(Arc::new(HttpSource {
+            client,
+            url,
+            mertkey: self.mertkey.0.to_string(),
+            mids: self.mids.iter().map(|mid| mid.to_string()).collect(),
+            kinds: self
+                .kinds
+                .clone()
+                .unwrap_or_else(|| vec![RecordKind::Auth, RecordKind::Rev]),
+            retries: self.retries,
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            concurrency: self.concurrency,
+        }))
+    }
+}
+
+struct HttpSource {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    mertkey: String,
+    mids: Vec<String>,
+    kinds: Vec<RecordKind>,
+    retries: u32,
+    retry_base: Duration,
+    concurrency: usize,
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Body(Vec<u8>),
+    /// Worth another try after the pause (the server's Retry-After, if it gave one).
+    Retry(String, Option<Duration>),
+    Fail(String),
+}
+
+impl HttpSource {
+    fn service_code(kind: RecordKind) -> &'static str {
+        match kind {
+            RecordKind::Auth => "TRX",
+            RecordKind::Rev => "REV",
+        }
+    }
+
+    /// The request URL without the key: what users see.
+    fn public_url(&self, file: &SourceFile) -> reqwest::Url {
+        let mut url = self.url.clone();
+        url.query_pairs_mut()
+            .append_pair("mertid", &file.mid)
+            .append_pair("servicecode", Self::service_code(file.kind))
+            .append_pair("trxdate", &file.trxdate.format("%Y%m%d").to_string());
+        url
+    }
+
+    fn signed_url(&self, file: &SourceFile) -> reqwest::Url {
+        let key = hex_lower(&Md5::digest(format!("{}{}", file.mid, self.mertkey)));
+        let mut url = self.public_url(file);
+        url.query_pairs_mut().append_pair("key", &key);
+        url
+    }
+
+    fn failed(&self, file: &SourceFile, message: String) -> Error {
+        Error::Source {
+            source_name: self.describe(),
+            message: format!("{}: {message}", file.name),
+            cause: None,
+        }
+    }
+
+    async fn attempt(&self, file: &SourceFile) -> Attempt {
+        let response = match self.client.get(self.signed_url(file)).send().await {
+            Ok(response) => response,
+            Err(err) => return Attempt::Retry(describe_request_error(&err), None),
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(|secs| Duration::from_secs(secs.min(300)));
+            return Attempt::Retry("HTTP 429 Too Many Requests".into(), wait);
+        }
+        if status.is_server_error() {
+            return Attempt::Retry(format!("HTTP {status}"), None);
+        }
+        if !status.is_success() {
+            return Attempt::Fail(format!("HTTP {status}: {}", meaning_of(status)));
+        }
+        match response.bytes().await {
+            Ok(body) => Attempt::Body(body.to_vec()),
+            Err(err) => Attempt::Retry(
+                format!("the response broke off: {}", describe_request_error(&err)),
+                None,
+            ),
+        }
+    }
+
+    /// The pause before retry `attempt` (1-based): base × 2^(attempt-1), ±25 %.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.retry_base.saturating_mul(1 << (attempt - 1).min(10));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = 0.75 + (xxh3_128(&nanos.to_le_bytes()) % 1000) as f64 / 2000.0;
+        base.mul_f64(jitter)
+    }
+}
+
+#[async_trait::async_trait]
+impl Source for HttpSource {
+    async fn list(&self, dates: &DateSelection) -> Result<Listing> {
+        let DateSelection::Range { from, to } = *dates else {
+            return Err(Error::config(
+                "[pipeline] dates",
+                "the http source cannot list \"all\" dates (Toss's download has no listing); \
+                 give a date or a range, e.g. dates = \"yesterday\" or --from/--to",
+            ));
+        };
+        let days = (to - from).num_days() + 1;
+        if days > MAX_DATES {
+            return Err(Error::config(
+                "--from/--to",
+                format!("{days} days is more than the {MAX_DATES} one run may download"),
+            ));
+        }
+        let mut listing = Listing::default();
+        for day in from.iter_days().take(days as usize) {
+            for mid in &self.mids {
+                for &kind in &self.kinds {
+                    let mut file = SourceFile {
+                        name: format!("{mid}_{}_{}.dat", kind.as_str(), day.format("%Y%m%d")),
+                        origin: String::new(),
+                        mid: mid.clone(),
+                        kind,
+                        trxdate: day,
+                        version: FileVersion::default(),
+                    };
+                    file.origin = self.public_url(&file).to_string();
+                    listing.files.push(file);
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    async fn fetch(&self, file: &SourceFile) -> Result<Fetched> {
+        let mut attempt = 0;
+        let body = loop {
+            match self.attempt(file).await {
+                Attempt::Body(body) => break body,
+                Attempt::Fail(why) => return Err(self.failed(file, why)),
+                Attempt::Retry(why, _) if attempt >= self.retries => {
+                    return Err(self.failed(
+                        file,
+                        format!("{why} (gave up after {} attempts)", attempt + 1),
+                    ));
+                }
+                Attempt::Retry(why, wait) => {
+                    attempt += 1;
+                    let pause = wait.unwrap_or_else(|| self.backoff(attempt));
+                    tracing::warn!(
+                        file = %file.name,
+                        "{why}; retry {attempt} of {} in {:.1} s",
+                        self.retries,
+                        pause.as_secs_f64()
+                    );
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        };
+        if let Some(problem) = not_toss_records(&body) {
+            return Err(self.failed(
+                file,
+                format!("the server answered {problem} instead of Toss records"),
+            ));
+        }
+        let spooled = spool(&body).map_err(|err| {
+            self.failed(
+                file,
+                format!("cannot keep the download in a temporary file: {err}"),
+            )
+        })?;
+        Ok(Fetched {
+            reader: Box::new(spooled),
+            content_hash: Some(format!("{:032x}", xxh3_128(&body))),
+        })
+    }
+
+    fn fetch_ahead(&self) -> usize {
+        self.concurrency
+    }
+
+    async fn after_read(&self, _file: &SourceFile) -> Result<AfterRead> {
+        Ok(AfterRead::Unchanged)
+    }
+
+    fn describe(&self) -> String {
+        let mut url = self.url.clone();
+        url.set_query(None);
+        format!("http {url}")
+    }
+}
+
+fn spool(body: &[u8]) -> std::io::Result<std::fs::File> {
+    let mut file = tempfile::tempfile()?;
+    file.write_all(body)?;
+    file.rewind()?;
+    Ok(file)
+}
+
+/// Describes a reqwest error without its URL (which carries the key).
+fn describe_request_error(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the body broke off"
+    } else {
+        "request failed"
+    };
+    let mut detail = String::new();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        detail = inner.to_string();
+        cause = inner.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+fn meaning_of(status: reqwest::StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "the server did not understand the request; check mids and the dates",
+        401 | 403 => "the key was refused; check mertkey and that each mid is yours",
+        404 => "no such page; check `url` in [source]",
+        _ => "the server refused the request",
+    }
+}
+
+/// Recognises an error the server sent as a body with status 200: an HTML page, a JSON error, or
+/// a line of text that is no Toss record. An empty body is a day without records.
+fn not_toss_records(body: &[u8]) -> Option<String> {
+    let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let first_line = text
+        .split(|&byte| byte == b'\n')
+        .map(|line| line.trim_ascii())
+        .find(|line| !line.is_empty())?;
+    let shown = |line: &[u8]| {
+        let decoded = String::from_utf8(line.to_vec()).unwrap_or_else(|_| {
+            encoding_rs::EUC_KR
+                .decode_without_bom_handling(line)
+                .0
+                .into_owned()
+        });
+        let mut shown: String = decoded.chars().take(120).collect();
+        if decoded.chars().count() > 120 {
+            shown.push('…');
+        }
+        shown
+    };
+    if first_line.starts_with(b"<") {
+        let lower = String::from_utf8_lossy(text).to_lowercase();
+        let title = lower
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map(|(title, _)| title.trim().to_owned());
+        return Some(match title {
+            Some(title) if !title.is_empty() => format!("an HTML page (title: {title:?})"),
+            _ => "an HTML page".to_owned(),
+        });
+    }
+    if first_line.starts_with(b"{") || first_line.starts_with(b"[") {
+        return Some(format!("a JSON message: {}", shown(first_line)));
+    }
+    let separators = first_line
+        .iter()
+        .filter(|&&byte| byte == b';')
+        .count()
+        .max(first_line.iter().filter(|&&byte| byte == b',').count());
+    (separators < 11).then(|| format!("the message {:?}", shown(first_line)))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_the_lowercase_md5_of_mid_and_mertkey() {
+        // md5("tosstest" + "secret") computed independently.
+        let key = hex_lower(&Md5::digest(b"tosstestsecret"));
+        assert_eq!(key.len(), 32);
+        assert_eq!(key, key.to_lowercase());
+        assert_eq!(
+            hex_lower(&Md5::digest(b"")),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+    }
+
+    #[test]
+    fn error_pages_are_told_apart_from_records() {
+        assert!(not_toss_records(b"").is_none());
+        assert!(not_toss_records(b"\r\n\r\n").is_none());
+        let record = "toss;SC0010;t1;o1;11100;국민;b;1000;N;20070706120000;00000001;10\r\n";
+        assert!(not_toss_records(record.as_bytes()).is_none());
+        let html = not_toss_records(b"\r\n<html><head><title>Error 500</title></head></html>");
+        assert_eq!(html.as_deref(), Some("an HTML page (title: \"error 500\")"));
+        assert!(
+            not_toss_records(b"{\"error\":\"bad key\"}")
+                .unwrap()
+                .contains("JSON")
+        );
+        assert!(
+            not_toss_records(b"ERROR: invalid key\n")
+                .unwrap()
+                .contains("invalid key")
+        );
+    }
+}
