@@ -38,6 +38,13 @@ enum Command {
     },
     /// Checks the pipeline file and the environment variables it names, without moving data.
     Validate { pipeline: PathBuf },
+    /// Shows what the pipeline has loaded: each file's version, and the last run's outcome.
+    Status {
+        pipeline: PathBuf,
+        /// Print JSON, for machines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Reads one Toss file and shows its rows, encoding, delimiter and rejected lines.
     Inspect(InspectArgs),
 }
@@ -89,6 +96,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run { pipeline, dates } => run(&pipeline, &dates),
         Command::Validate { pipeline } => validate(&pipeline),
+        Command::Status { pipeline, json } => status(&pipeline, json),
         Command::Inspect(args) => inspect(&args),
     };
     match outcome {
@@ -191,6 +199,68 @@ fn validate(path: &Path) -> Result<ExitCode> {
         if config.sinks.len() == 1 { "" } else { "s" },
         config.pipeline.dates
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(path: &Path, json: bool) -> Result<ExitCode> {
+    let config = PipelineConfig::load(path)?;
+    let name = config.pipeline.name.to_string();
+    let state_dir = config.pipeline.state_dir.to_path();
+    let (last_run, files) = if state_dir.join("state.sqlite").exists() {
+        let store = engine::state::StateStore::open(&state_dir)?;
+        (store.last_run(&name)?, store.loaded_files(&name)?)
+    } else {
+        (None, Vec::new())
+    };
+    if json {
+        let document = serde_json::json!({
+            "pipeline": name,
+            "state_dir": state_dir,
+            "last_run": last_run,
+            "files": files,
+        });
+        println!("{document:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("pipeline {name} · state in {}", state_dir.display());
+    match &last_run {
+        None => println!("last run: never"),
+        Some(run) => {
+            println!(
+                "last run: {} · {} → {} · {} · {} loaded, {} skipped, {} deferred, {} failed · {} rows",
+                run.outcome,
+                run.started_at,
+                run.finished_at,
+                run.dates,
+                run.loaded,
+                run.skipped,
+                run.deferred,
+                run.failed,
+                run.rows
+            );
+            for line in run.message.lines() {
+                println!("  failed: {line}");
+            }
+        }
+    }
+    if files.is_empty() {
+        println!("no file loaded yet");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(vec!["file", "bytes", "rows", "rejected", "loaded at"]);
+    for file in &files {
+        table.add_row(vec![
+            file.source_file.clone(),
+            file.size.map_or("-".to_owned(), |size| size.to_string()),
+            file.rows.to_string(),
+            file.rejected.to_string(),
+            file.loaded_at.clone(),
+        ]);
+    }
+    println!("{table}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -86,6 +86,7 @@ impl Pipeline {
     /// Loads every new or changed file of the selected dates.
     pub async fn run(&mut self, dates: DateSelection) -> Result<RunSummary> {
         let started = Instant::now();
+        let started_at = korea_now();
         std::fs::create_dir_all(&self.state_dir).map_err(|err| {
             Error::io(
                 format!("cannot create state_dir {}", self.state_dir.display()),
@@ -164,6 +165,7 @@ impl Pipeline {
         }
         summary.rejects_dir = Some(RejectsFile::folder(&self.state_dir, &self.name));
         summary.elapsed = started.elapsed();
+        store.record_run(&self.name, &summary.to_record(started_at, korea_now()))?;
         Ok(summary)
     }
 
@@ -349,9 +351,7 @@ impl Pipeline {
                     version,
                     rows: stats.rows,
                     rejected: stats.rejected,
-                    loaded_at: chrono::Utc::now()
-                        .with_timezone(&crate::dates::kst())
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    loaded_at: korea_now(),
                 },
             )
             .map_err(fail)?;
@@ -363,6 +363,13 @@ impl Pipeline {
         report.encoding = parsed.encoding;
         Ok(report)
     }
+}
+
+/// Now, as RFC 3339 in Korea time: how the state store writes times.
+fn korea_now() -> String {
+    chrono::Utc::now()
+        .with_timezone(&crate::dates::kst())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Whether a file needs no fetch at all: the listing shows the version loaded before, or the

@@ -90,6 +90,19 @@ impl StateStore {
                      rejected     INTEGER NOT NULL,
                      loaded_at    TEXT    NOT NULL,
                      PRIMARY KEY (pipeline, source_file)
+                 );
+                 CREATE TABLE IF NOT EXISTS runs (
+                     pipeline    TEXT    NOT NULL,
+                     started_at  TEXT    NOT NULL,
+                     finished_at TEXT    NOT NULL,
+                     dates       TEXT    NOT NULL,
+                     outcome     TEXT    NOT NULL,
+                     loaded      INTEGER NOT NULL,
+                     skipped     INTEGER NOT NULL,
+                     deferred    INTEGER NOT NULL,
+                     failed      INTEGER NOT NULL,
+                     rows        INTEGER NOT NULL,
+                     message     TEXT    NOT NULL
                  );",
             )
             .map_err(failed)?;
@@ -156,6 +169,112 @@ impl StateStore {
             )
             .map_err(|err| self.failed(err))?;
         Ok(())
+    }
+}
+
+/// One finished run, as `engine status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub started_at: String,
+    pub finished_at: String,
+    pub dates: String,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    pub loaded: u64,
+    pub skipped: u64,
+    pub deferred: u64,
+    pub failed: u64,
+    pub rows: u64,
+    /// The failures, one per line (empty when none).
+    pub message: String,
+}
+
+/// A loaded file, as `engine status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoadedFile {
+    pub source_file: String,
+    pub size: Option<u64>,
+    pub rows: u64,
+    pub rejected: u64,
+    pub loaded_at: String,
+}
+
+impl StateStore {
+    /// Records a finished run.
+    pub fn record_run(&self, pipeline: &str, run: &RunRecord) -> Result<()> {
+        self.connection
+            .execute(
+                "INSERT INTO runs (pipeline, started_at, finished_at, dates, outcome, loaded,
+                                   skipped, deferred, failed, rows, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    pipeline,
+                    run.started_at,
+                    run.finished_at,
+                    run.dates,
+                    run.outcome,
+                    run.loaded as i64,
+                    run.skipped as i64,
+                    run.deferred as i64,
+                    run.failed as i64,
+                    run.rows as i64,
+                    run.message,
+                ],
+            )
+            .map_err(|err| self.failed(err))?;
+        Ok(())
+    }
+
+    /// The last finished run of `pipeline`.
+    pub fn last_run(&self, pipeline: &str) -> Result<Option<RunRecord>> {
+        self.connection
+            .query_row(
+                "SELECT started_at, finished_at, dates, outcome, loaded, skipped, deferred,
+                        failed, rows, message
+                   FROM runs WHERE pipeline = ?1 ORDER BY rowid DESC LIMIT 1",
+                params![pipeline],
+                |row| {
+                    Ok(RunRecord {
+                        started_at: row.get(0)?,
+                        finished_at: row.get(1)?,
+                        dates: row.get(2)?,
+                        outcome: row.get(3)?,
+                        loaded: row.get::<_, i64>(4)? as u64,
+                        skipped: row.get::<_, i64>(5)? as u64,
+                        deferred: row.get::<_, i64>(6)? as u64,
+                        failed: row.get::<_, i64>(7)? as u64,
+                        rows: row.get::<_, i64>(8)? as u64,
+                        message: row.get(9)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|err| self.failed(err))
+    }
+
+    /// Every file `pipeline` has loaded, by name.
+    pub fn loaded_files(&self, pipeline: &str) -> Result<Vec<LoadedFile>> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT source_file, size, rows, rejected, loaded_at FROM loaded_files
+                  WHERE pipeline = ?1 ORDER BY source_file",
+            )
+            .map_err(|err| self.failed(err))?;
+        let files = statement
+            .query_map(params![pipeline], |row| {
+                Ok(LoadedFile {
+                    source_file: row.get(0)?,
+                    size: row.get::<_, Option<i64>>(1)?.map(|size| size as u64),
+                    rows: row.get::<_, i64>(2)? as u64,
+                    rejected: row.get::<_, i64>(3)? as u64,
+                    loaded_at: row.get(4)?,
+                })
+            })
+            .map_err(|err| self.failed(err))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|err| self.failed(err))?;
+        Ok(files)
     }
 }
 

@@ -104,6 +104,31 @@ impl RunSummary {
             .filter(|file| matches!(file.outcome, FileOutcome::Failed(_)))
     }
 
+    /// This run as the state store keeps it.
+    pub fn to_record(&self, started_at: String, finished_at: String) -> crate::state::RunRecord {
+        crate::state::RunRecord {
+            started_at,
+            finished_at,
+            dates: self.dates.to_string(),
+            outcome: if self.succeeded() {
+                "succeeded"
+            } else {
+                "failed"
+            }
+            .to_owned(),
+            loaded: self.count("loaded") as u64,
+            skipped: self.count("skipped") as u64,
+            deferred: self.count("deferred") as u64,
+            failed: self.count("FAILED") as u64,
+            rows: self.files.iter().map(|file| file.stats.rows).sum(),
+            message: self
+                .failed_files()
+                .map(|file| format!("{}: {}", file.name, file.outcome.note()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
     fn count(&self, label: &str) -> usize {
         self.files
             .iter()

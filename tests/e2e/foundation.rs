@@ -486,3 +486,43 @@ fn kill_9_at_any_moment_then_rerun_neither_loses_nor_duplicates() {
     let again = workspace.engine(&["run", pipeline.to_str().unwrap()]);
     assert!(again.stdout.contains("1 skipped"), "{}", again.stdout);
 }
+
+#[test]
+fn status_shows_what_was_loaded_and_how_the_last_run_went() {
+    let workspace = Workspace::new();
+    let pipeline = workspace.default_pipeline("max_rejects = 0");
+    let never = workspace.engine(&["status", pipeline.to_str().unwrap()]);
+    assert_eq!(never.code, 0, "{}", never.all_output());
+    assert!(never.stdout.contains("last run: never"), "{}", never.stdout);
+    assert!(
+        !workspace.path(".engine").exists(),
+        "status creates nothing"
+    );
+
+    copy_samples(&workspace);
+    // The REV sample has one rejected line, more than max_rejects = 0 allows.
+    assert_eq!(
+        workspace.engine(&["run", pipeline.to_str().unwrap()]).code,
+        1
+    );
+    let text = workspace.engine(&["status", pipeline.to_str().unwrap()]);
+    assert_eq!(text.code, 0, "{}", text.all_output());
+    assert!(text.stdout.contains("last run: failed"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("failed: toss_REV_20070706.dat"),
+        "{}",
+        text.stdout
+    );
+
+    let json = workspace.engine(&["status", pipeline.to_str().unwrap(), "--json"]);
+    assert_eq!(json.code, 0, "{}", json.all_output());
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(document["pipeline"], "test");
+    assert_eq!(document["last_run"]["outcome"], "failed");
+    assert_eq!(document["last_run"]["loaded"], 1);
+    assert_eq!(document["last_run"]["failed"], 1);
+    let files = document["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "only the AUTH file is loaded: {files:?}");
+    assert_eq!(files[0]["source_file"], "toss_AUTH_20070706.dat");
+    assert_eq!(files[0]["rows"], 4);
+}
