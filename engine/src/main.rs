@@ -47,6 +47,24 @@ enum Command {
     },
     /// Reads one Toss file and shows its rows, encoding, delimiter and rejected lines.
     Inspect(InspectArgs),
+    /// Plugin tools.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Creates a plugin crate that builds and runs as it is, to change into your own mapping.
+    New {
+        /// The crate's name (lowercase letters, digits, '-', '_').
+        name: String,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The engine's sdk/ folder (default: the one this engine was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -98,6 +116,16 @@ fn main() -> ExitCode {
         Command::Validate { pipeline } => validate(&pipeline),
         Command::Status { pipeline, json } => status(&pipeline, json),
         Command::Inspect(args) => inspect(&args),
+        Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
+            let sdk = sdk.unwrap_or_else(engine::scaffold::default_sdk_path);
+            engine::scaffold::new_plugin(&name, &dir, &sdk).map(|folder| {
+                println!(
+                    "created {0}\n  cd {0} && cargo build --release --target wasm32-wasip2",
+                    folder.display()
+                );
+                ExitCode::SUCCESS
+            })
+        }
     };
     match outcome {
         Ok(code) => code,

@@ -318,3 +318,51 @@ fn full_size_batches_pass_through_a_plugin_within_the_default_memory_limit() {
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert_eq!(total_rows(&workspace.read_lake(AUTH)), 150_000);
 }
+
+/// `engine plugin new` gives a crate that builds to a component and runs in a pipeline as it is.
+#[test]
+fn a_scaffolded_plugin_builds_and_runs() {
+    let workspace = Workspace::new();
+    let made = workspace.engine(&["plugin", "new", "flag-large", "--dir", "."]);
+    assert_eq!(made.code, 0, "{}", made.all_output());
+    // Build it beside the example plugins, whose dependencies are already compiled there.
+    let target_dir = std::path::Path::new(env!("ENGINE_PLUGIN_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = std::process::Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .current_dir(workspace.path("flag-large"))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let pipeline = pipeline_with(
+        &workspace,
+        &wasm(
+            "flag-large",
+            "flag_large",
+            "[transforms.config]\nthreshold = 35000\n",
+        ),
+    );
+    let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    let auth = workspace.read_lake(AUTH);
+    let large: Vec<Option<bool>> = auth
+        .iter()
+        .flat_map(|batch| {
+            let column = batch.column_by_name("large").expect("the plugin's column");
+            arrow::array::AsArray::as_boolean(column.as_ref())
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Amounts 15000, 35000, 319000, 91000 against a threshold of 35000.
+    assert_eq!(large, [Some(false), Some(true), Some(true), Some(true)]);
+}
