@@ -199,6 +199,25 @@ fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Str
     Ok(out)
 }
 
+/// A secret from the pipeline file (a password, the mertkey): usable through
+/// [`Secret::expose`], never printed — its `Debug` is `***`.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(EnvString);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
 /// Deserializes a list of record kinds written as `"AUTH"` / `"REV"`.
 pub fn deserialize_kinds<'de, D: Deserializer<'de>>(
     deserializer: D,

@@ -16,17 +16,15 @@
 //! library error shown to the user has it replaced by `***` first.
 
 use super::{
-    AfterRead, BuildSource, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName,
+    AfterRead, BuildSource, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName, backoff,
 };
-use crate::config::{EnvString, deserialize_kinds};
+use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
 use crate::parser::RecordKind;
 use crate::state::FileVersion;
 use serde::Deserialize;
-use std::fmt;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::io::{Seek, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -50,7 +48,7 @@ pub struct FtpSourceConfig {
     pub port: Option<u16>,
     pub user: EnvString,
     /// From the environment: `password = "${FTP_PASSWORD}"`.
-    pub password: Password,
+    pub password: Secret,
     /// The folder on the server holding `{mid}_{AUTH|REV}_{yyyymmdd}.dat` (default "/").
     #[serde(default)]
     pub dir: Option<EnvString>,
@@ -94,17 +92,6 @@ pub enum TlsMode {
     Explicit,
     /// TLS from the first byte, usually on port 990.
     Implicit,
-}
-
-/// The FTP password: usable, never printed.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Password(EnvString);
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
 }
 
 fn default_true() -> bool {
@@ -337,7 +324,7 @@ struct FtpSource {
     host: String,
     port: u16,
     user: String,
-    password: Password,
+    password: Secret,
     dir: String,
     tls_mode: TlsMode,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -384,7 +371,7 @@ impl FtpSource {
 
     /// `text` with the password replaced by `***`: for everything a server or a library says.
     fn scrub(&self, text: &str) -> String {
-        let password = self.password.0.as_str();
+        let password = self.password.expose();
         if password.is_empty() {
             text.to_owned()
         } else {
@@ -503,7 +490,7 @@ impl FtpSource {
         if !self.passive {
             ftp = ftp.active_mode(self.timeout);
         }
-        let password = self.password.0.as_str();
+        let password = self.password.expose();
         match self
             .timed("logging in", ftp.login(self.user.as_str(), password))
             .await?
@@ -956,13 +943,6 @@ impl Source for FtpSource {
 }
 
 /// `base × 2^n`, ±25 % so that many clients do not come back in step.
-fn backoff(base: Duration, n: u32) -> Duration {
-    let exact = base.saturating_mul(1u32 << n.min(16));
-    let random = std::collections::hash_map::RandomState::new().hash_one(n);
-    let factor = 0.75 + (random % 1001) as f64 / 2000.0;
-    exact.mul_f64(factor)
-}
-
 /// One entry of an MLSD listing that is a plain file.
 #[derive(Debug, PartialEq, Eq)]
 struct MlsdEntry {

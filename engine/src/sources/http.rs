@@ -13,15 +13,14 @@
 //! The mertkey and the key derived from it never leave this module: the URL a user sees (in
 //! logs, errors and the `source_file` column) is the URL without `key`.
 
-use super::{AfterRead, BuildSource, Fetched, Listing, Source, SourceFile};
-use crate::config::{EnvString, deserialize_kinds};
+use super::{AfterRead, BuildSource, Fetched, Listing, Source, SourceFile, backoff};
+use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
 use crate::parser::RecordKind;
 use crate::state::FileVersion;
 use md5::{Digest, Md5};
 use serde::Deserialize;
-use std::fmt;
 use std::io::{Seek, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +40,7 @@ pub struct HttpSourceConfig {
     #[serde(default = "default_url")]
     pub url: EnvString,
     /// The merchant's secret key; write `${TOSS_MERTKEY}`, never the key itself.
-    pub mertkey: SecretString,
+    pub mertkey: Secret,
     /// The merchant ids to download (required).
     pub mids: Vec<EnvString>,
     /// `AUTH` (servicecode TRX) and/or `REV` (default both).
@@ -80,17 +79,6 @@ fn default_concurrency() -> usize {
     4
 }
 
-/// A secret from the pipeline file: usable, never printed.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct SecretString(EnvString);
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
 impl BuildSource for HttpSourceConfig {
     fn build(&self) -> Result<Arc<dyn Source>> {
         let at = |key: &str| format!("[source] {key}");
@@ -100,7 +88,7 @@ impl BuildSource for HttpSourceConfig {
                 "the http source needs the merchant ids to download: mids = [\"your-mid\"]",
             ));
         }
-        if self.mertkey.0.is_empty() {
+        if self.mertkey.expose().is_empty() {
             return Err(Error::config(
                 at("mertkey"),
                 "mertkey is empty; set it from the environment: mertkey = \"${TOSS_MERTKEY}\"",
@@ -146,7 +134,7 @@ impl BuildSource for HttpSourceConfig {
         Ok(Arc::new(HttpSource {
             client,
             url,
-            mertkey: self.mertkey.0.to_string(),
+            mertkey: self.mertkey.expose().to_owned(),
             mids: self.mids.iter().map(|mid| mid.to_string()).collect(),
             kinds: self
                 .kinds
@@ -240,17 +228,6 @@ impl HttpSource {
             ),
         }
     }
-
-    /// The pause before retry `attempt` (1-based): base × 2^(attempt-1), ±25 %.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.retry_base.saturating_mul(1 << (attempt - 1).min(10));
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.subsec_nanos())
-            .unwrap_or(0);
-        let jitter = 0.75 + (xxh3_128(&nanos.to_le_bytes()) % 1000) as f64 / 2000.0;
-        base.mul_f64(jitter)
-    }
 }
 
 #[async_trait::async_trait]
@@ -304,7 +281,7 @@ impl Source for HttpSource {
                 }
                 Attempt::Retry(why, wait) => {
                     attempt += 1;
-                    let pause = wait.unwrap_or_else(|| self.backoff(attempt));
+                    let pause = wait.unwrap_or_else(|| backoff(self.retry_base, attempt - 1));
                     tracing::warn!(
                         file = %file.name,
                         "{why}; retry {attempt} of {} in {:.1} s",
