@@ -12,26 +12,7 @@ fn pipeline_with(workspace: &Workspace, transforms: &str) -> PathBuf {
     for name in ["toss_AUTH_20070706.dat", "toss_REV_20070706.dat"] {
         std::fs::copy(sample(name), workspace.inbox(name)).unwrap();
     }
-    workspace.pipeline(
-        "pipeline.toml",
-        &format!(
-            r#"[pipeline]
-name = "test"
-dates = "all"
-
-[source]
-type = "dir"
-path = "inbox"
-settle_secs = 0
-
-{transforms}
-
-[[sinks]]
-type = "parquet"
-path = "lake"
-"#
-        ),
-    )
+    workspace.dir_pipeline("", transforms)
 }
 
 fn wasm(name: &str, plugin_file: &str, extra: &str) -> String {
@@ -307,13 +288,7 @@ fn full_size_batches_pass_through_a_plugin_within_the_default_memory_limit() {
         toss_file(150_000, "10"),
     )
     .unwrap();
-    let pipeline = workspace.pipeline(
-        "pipeline.toml",
-        &format!(
-            "[pipeline]\nname = \"test\"\ndates = \"all\"\n\n[source]\ntype = \"dir\"\npath = \"inbox\"\nsettle_secs = 0\n\n{}\n[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
-            wasm("identity", "identity", "")
-        ),
-    );
+    let pipeline = workspace.dir_pipeline("", &wasm("identity", "identity", ""));
     let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert_eq!(total_rows(&workspace.read_lake(AUTH)), 150_000);

@@ -55,8 +55,13 @@ impl Workspace {
         path
     }
 
-    /// The standard test pipeline: inbox → lake, everything else as given in `extra_parser`.
+    /// The standard test pipeline: inbox → lake, with `extra_parser` keys in `[parser]`.
     pub fn default_pipeline(&self, extra_parser: &str) -> PathBuf {
+        self.dir_pipeline(extra_parser, "")
+    }
+
+    /// inbox → `transforms` (`[[transforms]]` tables) → lake, `extra_parser` keys in `[parser]`.
+    pub fn dir_pipeline(&self, extra_parser: &str, transforms: &str) -> PathBuf {
         self.pipeline(
             "pipeline.toml",
             &format!(
@@ -72,6 +77,8 @@ settle_secs = 0
 [parser]
 type = "toss"
 {extra_parser}
+
+{transforms}
 
 [[sinks]]
 type = "parquet"

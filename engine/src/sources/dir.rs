@@ -51,13 +51,7 @@ impl BuildSource for DirSourceConfig {
         }
         Ok(Arc::new(DirSource {
             folder: self.path.to_path(),
-            filter: FileFilter {
-                mids: self
-                    .mids
-                    .as_ref()
-                    .map(|mids| mids.iter().map(|mid| mid.to_string()).collect()),
-                kinds: self.kinds.clone(),
-            },
+            filter: FileFilter::from_keys(&self.mids, &self.kinds),
             settle: Duration::from_secs_f64(self.settle_secs),
         }))
     }

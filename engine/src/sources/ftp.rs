@@ -196,13 +196,7 @@ impl BuildSource for FtpSourceConfig {
             timeout: Duration::from_secs(self.timeout_secs),
             retries: self.retries,
             backoff: Duration::from_millis(self.retry_base_ms),
-            filter: FileFilter {
-                mids: self
-                    .mids
-                    .as_ref()
-                    .map(|mids| mids.iter().map(|mid| mid.to_string()).collect()),
-                kinds: self.kinds.clone(),
-            },
+            filter: FileFilter::from_keys(&self.mids, &self.kinds),
             idle: Mutex::new(None),
         }))
     }

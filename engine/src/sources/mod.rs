@@ -144,6 +144,19 @@ pub struct FileFilter {
 }
 
 impl FileFilter {
+    /// The filter a source's `mids` and `kinds` keys describe.
+    pub fn from_keys(
+        mids: &Option<Vec<crate::config::EnvString>>,
+        kinds: &Option<Vec<RecordKind>>,
+    ) -> Self {
+        FileFilter {
+            mids: mids
+                .as_ref()
+                .map(|mids| mids.iter().map(|mid| mid.to_string()).collect()),
+            kinds: kinds.clone(),
+        }
+    }
+
     pub fn accepts(&self, name: &TossFileName, dates: &DateSelection) -> bool {
         self.mids
             .as_ref()
