@@ -15,6 +15,7 @@
 //!   plugins (`wasm`).
 //! - [`sinks`]: where records go (`parquet`), one file per sink type.
 //! - [`rejects`]: the JSON Lines file of lines that could not become rows.
+//! - [`retry`]: the backoff every remote party is retried with.
 //! - [`scaffold`]: `engine plugin new`, a plugin crate to start from.
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
@@ -28,6 +29,7 @@ pub mod error;
 pub mod parser;
 pub mod pipeline;
 pub mod rejects;
+pub mod retry;
 pub mod scaffold;
 pub mod sinks;
 pub mod sources;

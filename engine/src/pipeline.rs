@@ -16,7 +16,7 @@ use crate::dates::DateSelection;
 use crate::error::{Error, Result};
 use crate::parser::{FileContext, ParseStats, ParserOptions, TossDecoder, toss_schema};
 use crate::rejects::RejectsFile;
-use crate::sinks::{LoadUnit, Sink, SinkWriter};
+use crate::sinks::{CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::sources::{AfterRead, Fetched, Source, SourceFile};
 use crate::state::{LoadedVersion, PipelineLock, StateStore};
 use crate::summary::{FileOutcome, FileReport, RunSummary};
@@ -61,7 +61,13 @@ impl Pipeline {
             source: config.source.build()?,
             parser: config.parser.clone(),
             transforms,
-            sinks: crate::sinks::build_all(&config.sinks)?,
+            sinks: crate::sinks::build_all(
+                &config.sinks,
+                &SinkContext {
+                    pipeline: config.pipeline.name.as_str(),
+                    state_dir: &state_dir,
+                },
+            )?,
             state_dir,
         })
     }
@@ -330,10 +336,14 @@ impl Pipeline {
         let stats = parsed.stats;
         let fail = |err| (err, stats.clone());
         parsed.rejects.commit().map_err(fail)?;
+        let committed = CommittedVersion {
+            content_hash: parsed.content_hash.clone(),
+            rows: stats.rows,
+        };
         let mut written = Vec::with_capacity(writers.len());
         let mut writers = writers.into_iter();
         while let Some(writer) = writers.next() {
-            match writer.commit().await {
+            match writer.commit(&committed).await {
                 Ok(rows) => written.push(rows),
                 Err(err) => {
                     abort_all(writers.collect()).await;

@@ -18,6 +18,7 @@ use crate::parser::RecordKind;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
+use std::path::Path;
 
 /// The source file whose records a writer receives.
 #[derive(Debug, Clone)]
@@ -47,15 +48,33 @@ pub trait SinkWriter: Send {
 
     /// Makes the records durable and visible, replacing any earlier version of the same source
     /// file; returns the rows written.
-    async fn commit(self: Box<Self>) -> Result<u64>;
+    async fn commit(self: Box<Self>, version: &CommittedVersion) -> Result<u64>;
 
     /// Discards whatever was written since `begin`.
     async fn abort(self: Box<Self>);
 }
 
+/// What is known of a source file once it has been read whole: what a sink may keep to tell
+/// later which version it holds.
+#[derive(Debug, Clone)]
+pub struct CommittedVersion {
+    /// A hash of the file's bytes (xxh3-128, hex).
+    pub content_hash: String,
+    /// The rows the parser produced from the file.
+    pub rows: u64,
+}
+
+/// Where a pipeline keeps its own state; sinks that must remember what they delivered (the
+/// webhook) keep it there.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkContext<'a> {
+    pub pipeline: &'a str,
+    pub state_dir: &'a Path,
+}
+
 /// A sink config that can build its running sink; `name` is its label in summaries.
 pub trait BuildSink {
-    fn build(&self, name: String) -> Result<Box<dyn Sink>>;
+    fn build(&self, name: String, context: &SinkContext) -> Result<Box<dyn Sink>>;
 }
 
 macro_rules! register_sinks {
@@ -75,9 +94,9 @@ macro_rules! register_sinks {
                 }
             }
 
-            pub fn build(&self, name: String) -> Result<Box<dyn Sink>> {
+            pub fn build(&self, name: String, context: &SinkContext) -> Result<Box<dyn Sink>> {
                 match self {
-                    $(SinkConfig::$variant(config) => config.build(name),)*
+                    $(SinkConfig::$variant(config) => config.build(name, context),)*
                 }
             }
         }
@@ -90,7 +109,7 @@ register_sinks! {
 
 /// Builds every sink of a pipeline, naming each by its type, numbered when a type repeats
 /// (`parquet`, `parquet#2`).
-pub fn build_all(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>> {
+pub fn build_all(configs: &[SinkConfig], context: &SinkContext) -> Result<Vec<Box<dyn Sink>>> {
     let mut seen = std::collections::HashMap::<&str, usize>::new();
     configs
         .iter()
@@ -101,7 +120,7 @@ pub fn build_all(configs: &[SinkConfig]) -> Result<Vec<Box<dyn Sink>>> {
                 1 => config.type_name().to_owned(),
                 n => format!("{}#{n}", config.type_name()),
             };
-            config.build(name)
+            config.build(name, context)
         })
         .collect()
 }

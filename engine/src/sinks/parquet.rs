@@ -7,7 +7,7 @@
 //! reader sees either the old version or the new one, never a mix and never both. The partition
 //! columns live in the path, not in the file, as Hive-style readers expect.
 
-use super::{BuildSink, LoadUnit, Sink, SinkWriter};
+use super::{BuildSink, CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::config::EnvString;
 use crate::error::{Error, Result};
 use arrow::array::RecordBatch;
@@ -56,7 +56,7 @@ const HIGH_CARDINALITY: [&str; 6] = [
 ];
 
 impl BuildSink for ParquetSinkConfig {
-    fn build(&self, name: String) -> Result<Box<dyn Sink>> {
+    fn build(&self, name: String, _context: &SinkContext) -> Result<Box<dyn Sink>> {
         let level = ZstdLevel::try_new(self.zstd_level).map_err(|_| {
             Error::config(
                 format!("[[sinks]] {name} zstd_level"),
@@ -194,7 +194,7 @@ impl SinkWriter for ParquetWriter {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>) -> Result<u64> {
+    async fn commit(mut self: Box<Self>, _version: &CommittedVersion) -> Result<u64> {
         let writer = self.writer.take().expect("commit runs once");
         let temp_path = self.temp_path.clone();
         let final_path = self.final_path.clone();

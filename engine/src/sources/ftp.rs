@@ -16,12 +16,13 @@
 //! library error shown to the user has it replaced by `***` first.
 
 use super::{
-    AfterRead, BuildSource, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName, backoff,
+    AfterRead, BuildSource, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName,
 };
 use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
 use crate::parser::RecordKind;
+use crate::retry::backoff;
 use crate::state::FileVersion;
 use serde::Deserialize;
 use std::future::Future;
@@ -1177,18 +1178,5 @@ mod tests {
                 .moved(&listed)
                 .is_some()
         );
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter() {
-        let base = Duration::from_millis(500);
-        for n in 0..4 {
-            let wait = backoff(base, n).as_secs_f64();
-            let exact = 0.5 * f64::from(1u32 << n);
-            assert!(
-                wait >= exact * 0.75 - 1e-9 && wait <= exact * 1.25 + 1e-9,
-                "{n}: {wait}"
-            );
-        }
     }
 }

@@ -13,11 +13,12 @@
 //! The mertkey and the key derived from it never leave this module: the URL a user sees (in
 //! logs, errors and the `source_file` column) is the URL without `key`.
 
-use super::{AfterRead, BuildSource, Fetched, Listing, Source, SourceFile, backoff};
+use super::{AfterRead, BuildSource, Fetched, Listing, Source, SourceFile};
 use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
 use crate::parser::RecordKind;
+use crate::retry::backoff;
 use crate::state::FileVersion;
 use md5::{Digest, Md5};
 use serde::Deserialize;

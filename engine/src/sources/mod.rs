@@ -126,16 +126,6 @@ register_sources! {
     "http" => Http(http::HttpSourceConfig),
 }
 
-/// The pause before retry `n` (0-based) of a remote source: `base × 2^n`, ±25 % jitter so that
-/// many clients do not retry in step.
-pub fn backoff(base: std::time::Duration, n: u32) -> std::time::Duration {
-    use std::hash::BuildHasher;
-    let exact = base.saturating_mul(1u32 << n.min(16));
-    let random = std::collections::hash_map::RandomState::new().hash_one(n);
-    let factor = 0.75 + (random % 1001) as f64 / 2000.0;
-    exact.mul_f64(factor)
-}
-
 /// Filters every source shares: which merchants and which kinds of file.
 #[derive(Debug, Clone, Default)]
 pub struct FileFilter {
