@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: the engine's unit and end-to-end tests (building the
 # engine also builds the WebAssembly plugins they run, adding the wasm32-wasip2 target if
-# needed), then the plugins' own unit tests, natively. Ends with one line totalling every
-# test binary's result.
+# needed; PostgreSQL's server programs are installed if missing), then the plugins' own unit
+# tests, natively. Ends with one line totalling every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The Postgres sink's tests run real PostgreSQL servers: make sure the programs are installed.
+scripts/ensure-postgres.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -20,6 +20,7 @@
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
 //!   re-loads exact.
+//! - [`tls`]: verified TLS for every remote party.
 //! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
 //! - [`error`]: the error type and its exit codes.
 
@@ -35,6 +36,7 @@ pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod summary;
+pub mod tls;
 pub mod transforms;
 
 pub use error::{Error, Result};

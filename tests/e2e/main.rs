@@ -4,6 +4,8 @@
 mod foundation;
 mod ftp;
 mod http;
+mod pg;
 mod plugins;
+mod postgres;
 mod support;
 mod trxdown;

@@ -40,6 +40,17 @@ pub use decoder::{MAX_LINE_BYTES, TossDecoder};
 /// The time zone of every Toss timestamp: Korea time, which has no daylight saving.
 pub const KOREA_TIME_ZONE: &str = "+09:00";
 
+/// The columns that identify a record (the spec's record key): a sink that upserts or tracks
+/// deliveries keys on these unless told otherwise.
+pub const RECORD_KEY: [&str; 6] = [
+    "record_kind",
+    "trxdate",
+    "mid",
+    "paytype",
+    "transaction",
+    "oid",
+];
+
 /// Which of the two Toss files a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {

@@ -12,6 +12,7 @@
 //! add one line to the `register_sinks!` list below.
 
 mod parquet;
+mod postgres;
 
 use crate::error::Result;
 use crate::parser::RecordKind;
@@ -105,6 +106,7 @@ macro_rules! register_sinks {
 
 register_sinks! {
     "parquet" => Parquet(parquet::ParquetSinkConfig),
+    "postgres" => Postgres(postgres::PostgresSinkConfig),
 }
 
 /// Builds every sink of a pipeline, naming each by its type, numbered when a type repeats

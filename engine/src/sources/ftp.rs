@@ -27,7 +27,6 @@ use crate::state::FileVersion;
 use serde::Deserialize;
 use std::future::Future;
 use std::io::{Seek, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
@@ -172,7 +171,8 @@ impl BuildSource for FtpSourceConfig {
         }
         let tls = match self.tls {
             TlsMode::None => None,
-            _ => Some(tls_config(
+            _ => Some(crate::tls::client_config(
+                "[source]",
                 self.ca_file.as_ref().map(|path| path.to_path()),
                 self.tls_insecure,
             )?),
@@ -200,118 +200,6 @@ impl BuildSource for FtpSourceConfig {
             filter: FileFilter::from_keys(&self.mids, &self.kinds),
             idle: Mutex::new(None),
         }))
-    }
-}
-
-/// The TLS client settings: the system's roots plus `ca_file`, or no verification at all.
-fn tls_config(ca_file: Option<PathBuf>, insecure: bool) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|err| Error::config("[source] tls", format!("cannot set up TLS: {err}")))?;
-    if insecure {
-        return Ok(Arc::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-                .with_no_client_auth(),
-        ));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    let (added, _ignored) = roots.add_parsable_certificates(native.certs);
-    tracing::debug!(
-        system_roots = added,
-        "loaded the system's certificate roots"
-    );
-    if let Some(path) = ca_file {
-        use rustls::pki_types::CertificateDer;
-        use rustls::pki_types::pem::PemObject;
-        let location = "[source] ca_file";
-        let text = std::fs::read(&path).map_err(|err| {
-            Error::config(
-                location,
-                format!("cannot read the certificate file {}: {err}", path.display()),
-            )
-        })?;
-        let certs = CertificateDer::pem_slice_iter(&text)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|err| {
-                Error::config(
-                    location,
-                    format!("{} is not a PEM certificate file: {err}", path.display()),
-                )
-            })?;
-        if certs.is_empty() {
-            return Err(Error::config(
-                location,
-                format!(
-                    "{} holds no certificate (expected -----BEGIN CERTIFICATE-----)",
-                    path.display()
-                ),
-            ));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|err| {
-                Error::config(
-                    location,
-                    format!("{} holds an unusable certificate: {err}", path.display()),
-                )
-            })?;
-        }
-    }
-    Ok(Arc::new(
-        builder.with_root_certificates(roots).with_no_client_auth(),
-    ))
-}
-
-/// `tls_insecure = true`: any certificate is accepted (the handshake's signatures are still
-/// checked, so the connection is encrypted, just not authenticated).
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
