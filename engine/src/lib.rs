@@ -13,7 +13,7 @@
 //! - [`parser`]: the Toss record format, as a push decoder from bytes to Arrow batches.
 //! - [`transforms`]: the step where merchants' own mappings run, as sandboxed WebAssembly
 //!   plugins (`wasm`).
-//! - [`sinks`]: where records go (`parquet`), one file per sink type.
+//! - [`sinks`]: where records go (`parquet`, `webhook`), one file per sink type.
 //! - [`rejects`]: the JSON Lines file of lines that could not become rows.
 //! - [`retry`]: the backoff every remote party is retried with.
 //! - [`scaffold`]: `engine plugin new`, a plugin crate to start from.

@@ -5,5 +5,7 @@ mod foundation;
 mod ftp;
 mod http;
 mod plugins;
+mod receiver;
 mod support;
 mod trxdown;
+mod webhook;
