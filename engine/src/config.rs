@@ -320,7 +320,9 @@ fn find_key_line(text: &str, table_start: usize, message: &str) -> Option<usize>
     let mut offset = table_start;
     for (index, line) in text[table_start..].split_inclusive('\n').enumerate() {
         let trimmed = line.trim_start();
-        if index > 0 && trimmed.starts_with('[') {
+        // A key belongs to the table toml pointed at; a `${NAME}` may sit in a later table of
+        // it (`[[sinks]]` points at the first sink, `[sinks.headers]` follows its sink).
+        if index > 0 && trimmed.starts_with('[') && !looking_for_var {
             break;
         }
         let hit = if looking_for_var {
@@ -428,6 +430,18 @@ path = "lake"
             message.contains("`ENGINE_TEST_SURELY_UNSET` is not set"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_missing_variable_in_a_later_sink_points_at_its_line() {
+        let text = format!(
+            "{VALID}\n[[sinks]]\ntype = \"webhook\"\nurl = \"http://h/x\"\n\
+             secret = \"${{ENGINE_TEST_SURELY_UNSET}}\"\n"
+        );
+        let message = PipelineConfig::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("p.toml:17:1:"), "{message}");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! - [`parser`]: the Toss record format, as a push decoder from bytes to Arrow batches.
 //! - [`transforms`]: the step where merchants' own mappings run, as sandboxed WebAssembly
 //!   plugins (`wasm`).
-//! - [`sinks`]: where records go (`parquet`), one file per sink type.
+//! - [`sinks`]: where records go (`parquet`, `webhook`), one file per sink type.
 //! - [`rejects`]: the JSON Lines file of lines that could not become rows.
 //! - [`retry`]: the backoff every remote party is retried with.
 //! - [`scaffold`]: `engine plugin new`, a plugin crate to start from.
@@ -22,6 +22,7 @@
 //!   re-loads exact.
 //! - [`tls`]: verified TLS for every remote party.
 //! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
+//! - [`web`]: what the HTTP clients share (User-Agent, URL-free error text).
 //! - [`error`]: the error type and its exit codes.
 
 pub mod config;
@@ -38,5 +39,6 @@ pub mod state;
 pub mod summary;
 pub mod tls;
 pub mod transforms;
+pub mod web;
 
 pub use error::{Error, Result};

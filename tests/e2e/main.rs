@@ -7,5 +7,7 @@ mod http;
 mod pg;
 mod plugins;
 mod postgres;
+mod receiver;
 mod support;
 mod trxdown;
+mod webhook;

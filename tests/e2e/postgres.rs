@@ -560,3 +560,67 @@ fn tls_is_verified_against_the_trusted_certificates() {
         Some("2".into())
     );
 }
+
+#[test]
+fn the_shipped_back_office_pipeline_fills_the_lake_the_table_and_the_webhook() {
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    let receiver = crate::receiver::Receiver::start("webhook-test-secret");
+    let workspace = Workspace::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shipped = std::fs::read_to_string(root.join("pipelines/back-office.toml")).unwrap();
+    for name in ["toss_AUTH_20070706.dat", "toss_REV_20070706.dat"] {
+        std::fs::copy(sample(name), workspace.inbox(name)).unwrap();
+    }
+    let text = shipped
+        .replace("path = \"pipelines/inbox\"", "path = \"inbox\"")
+        .replace(
+            "target/plugins/wasm32-wasip2/release",
+            env!("ENGINE_PLUGIN_DIR"),
+        );
+    let pipeline = workspace.pipeline("back-office.toml", &text);
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("WEBHOOK_URL", &receiver.url()),
+        ("WEBHOOK_SECRET", "webhook-test-secret"),
+        ("BUYER_HASH_KEY", "test-key"),
+    ];
+    let first = workspace.engine_with_env(&["run", pipeline.to_str().unwrap()], &env);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    for secret in [PASSWORD, "webhook-test-secret", "test-key"] {
+        assert!(!first.all_output().contains(secret), "{secret} leaked");
+    }
+
+    // 4 AUTH and 3 REV records (one sample line is rejected) in each of the three sinks.
+    let lake_rows: usize = workspace
+        .lake_files()
+        .iter()
+        .map(|file| total_rows(&workspace.read_lake(file)))
+        .sum();
+    assert_eq!(lake_rows, 7);
+    assert_eq!(
+        server.value(
+            DB,
+            "SELECT count(*) FROM toss_transactions WHERE fee IS NOT NULL"
+        ),
+        Some("7".into())
+    );
+    receiver.assert_every_request_signed();
+    let delivered = receiver.deduplicated_records();
+    assert_eq!(delivered.len(), 7);
+    assert!(
+        delivered
+            .iter()
+            .all(|record| record.get("net_amount").is_some())
+    );
+
+    // Run again: nothing changes anywhere, and the receiver hears nothing.
+    let requests = receiver.seen().len();
+    let again = workspace.engine_with_env(&["run", pipeline.to_str().unwrap()], &env);
+    assert_eq!(again.code, 0, "{}", again.all_output());
+    assert_eq!(receiver.seen().len(), requests);
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM toss_transactions"),
+        Some("7".into())
+    );
+}

@@ -1,8 +1,8 @@
 //! Where records go. A sink receives one source file's records at a time, through a
 //! [`SinkWriter`] that shows nothing until [`SinkWriter::commit`] and leaves nothing behind after
 //! [`SinkWriter::abort`]. `commit` returns only once the data is durable where the sink writes
-//! (a Parquet file renamed into place, a database transaction committed); the pipeline records a
-//! file as loaded only after every sink committed it.
+//! (a Parquet file renamed into place, a database transaction committed, a webhook's receiver
+//! answered 2xx); the pipeline records a file as loaded only after every sink committed it.
 //!
 //! Each source file is a unit of replacement: Toss re-sends a whole day in every version of a
 //! day's file, so a sink given a newer version of a file must end up holding each of its records
@@ -13,6 +13,7 @@
 
 mod parquet;
 mod postgres;
+mod webhook;
 
 use crate::error::Result;
 use crate::parser::RecordKind;
@@ -107,6 +108,7 @@ macro_rules! register_sinks {
 register_sinks! {
     "parquet" => Parquet(parquet::ParquetSinkConfig),
     "postgres" => Postgres(postgres::PostgresSinkConfig),
+    "webhook" => Webhook(webhook::WebhookSinkConfig),
 }
 
 /// Builds every sink of a pipeline, naming each by its type, numbered when a type repeats

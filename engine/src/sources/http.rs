@@ -127,7 +127,7 @@ impl BuildSource for HttpSourceConfig {
             .timeout(Duration::from_secs(self.timeout_secs))
             .connect_timeout(Duration::from_secs(self.timeout_secs.min(30)))
             .tls_danger_accept_invalid_certs(self.tls_insecure)
-            .user_agent(concat!("toss-etl-engine/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::web::USER_AGENT)
             .build()
             .map_err(|err| {
                 Error::config(at("url"), format!("cannot set up the HTTP client: {err}"))
@@ -186,7 +186,7 @@ impl HttpSource {
     }
 
     fn signed_url(&self, file: &SourceFile) -> reqwest::Url {
-        let key = hex_lower(&Md5::digest(format!("{}{}", file.mid, self.mertkey)));
+        let key = hex::encode(Md5::digest(format!("{}{}", file.mid, self.mertkey)));
         let mut url = self.public_url(file);
         url.query_pairs_mut().append_pair("key", &key);
         url
@@ -203,7 +203,7 @@ impl HttpSource {
     async fn attempt(&self, file: &SourceFile) -> Attempt {
         let response = match self.client.get(self.signed_url(file)).send().await {
             Ok(response) => response,
-            Err(err) => return Attempt::Retry(describe_request_error(&err), None),
+            Err(err) => return Attempt::Retry(crate::web::describe_error(&err), None),
         };
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -224,7 +224,10 @@ impl HttpSource {
         match response.bytes().await {
             Ok(body) => Attempt::Body(body.to_vec()),
             Err(err) => Attempt::Retry(
-                format!("the response broke off: {}", describe_request_error(&err)),
+                format!(
+                    "the response broke off: {}",
+                    crate::web::describe_error(&err)
+                ),
                 None,
             ),
         }
@@ -333,30 +336,6 @@ fn spool(body: &[u8]) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Describes a reqwest error without its URL (which carries the key).
-fn describe_request_error(err: &reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else if err.is_body() || err.is_decode() {
-        "the body broke off"
-    } else {
-        "request failed"
-    };
-    let mut detail = String::new();
-    let mut cause = std::error::Error::source(err);
-    while let Some(inner) = cause {
-        detail = inner.to_string();
-        cause = inner.source();
-    }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind} ({detail})")
-    }
-}
-
 fn meaning_of(status: reqwest::StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "the server did not understand the request; check mids and the dates",
@@ -409,10 +388,6 @@ fn not_toss_records(body: &[u8]) -> Option<String> {
     (separators < 11).then(|| format!("the message {:?}", shown(first_line)))
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,11 +395,11 @@ mod tests {
     #[test]
     fn the_key_is_the_lowercase_md5_of_mid_and_mertkey() {
         // md5("tosstest" + "secret") computed independently.
-        let key = hex_lower(&Md5::digest(b"tosstestsecret"));
+        let key = hex::encode(Md5::digest(b"tosstestsecret"));
         assert_eq!(key.len(), 32);
         assert_eq!(key, key.to_lowercase());
         assert_eq!(
-            hex_lower(&Md5::digest(b"")),
+            hex::encode(Md5::digest(b"")),
             "d41d8cd98f00b204e9800998ecf8427e"
         );
     }

@@ -1,0 +1,267 @@
+//! A local webhook receiver, as a merchant would write one: it verifies every request's
+//! `X-Toss-Etl-Signature` with the shared secret (and a timestamp tolerance), keeps deliveries by
+//! `Idempotency-Key`, and can be told to answer the next requests with a server error, 429 with
+//! `Retry-After`, silence past the client's timeout, or a reset connection. Several requests may
+//! share one connection (keep-alive), as reqwest sends them.
+
+use hmac::{KeyInit, Mac};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How far a signature's timestamp may be from the receiver's clock.
+const TOLERANCE_SECS: u64 = 300;
+
+/// What the receiver does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 200, and the delivery is kept.
+    Accept,
+    /// This status, nothing kept.
+    Status(u16),
+    /// 429 with `Retry-After`, nothing kept.
+    TooManyRequests { retry_after_secs: u64 },
+    /// Reads the request, then answers nothing for this long and closes the connection.
+    Hang(Duration),
+    /// Keeps the delivery (it reached the merchant's system), then hangs: the answer is lost.
+    AcceptThenHang(Duration),
+    /// Reads the request, then resets the connection (TCP RST).
+    Reset,
+}
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub signature_valid: bool,
+    pub answer: Answer,
+    pub at: Instant,
+}
+
+impl Seen {
+    pub fn key(&self) -> &str {
+        self.headers
+            .get("idempotency-key")
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the body is JSON")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    secret: String,
+    planned: VecDeque<Answer>,
+    seen: Vec<Seen>,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl Receiver {
+    pub fn start(secret: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State {
+            secret: secret.to_owned(),
+            ..State::default()
+        }));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let state = Arc::clone(&shared);
+                std::thread::spawn(move || serve(stream, &state));
+            }
+        });
+        Receiver { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks/toss", self.addr)
+    }
+
+    /// The answers to the next requests, in order; `Accept` after them.
+    pub fn plan(&self, answers: Vec<Answer>) {
+        self.state.lock().unwrap().planned = answers.into();
+    }
+
+    /// Every request so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The deliveries the receiver kept (answered 200, or kept before hanging), in order;
+    /// the same batch may be there twice.
+    pub fn kept(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|seen| matches!(seen.answer, Answer::Accept | Answer::AcceptThenHang(_)))
+            .collect()
+    }
+
+    /// The records the merchant's system holds after dropping deliveries whose
+    /// `Idempotency-Key` it had seen before.
+    pub fn deduplicated_records(&self) -> Vec<serde_json::Value> {
+        let mut by_key = BTreeMap::new();
+        for seen in self.kept() {
+            by_key.entry(seen.key().to_owned()).or_insert(seen);
+        }
+        let mut kept: Vec<&Seen> = by_key.values().collect();
+        kept.sort_by_key(|seen| seen.at);
+        kept.iter()
+            .flat_map(|seen| seen.json()["records"].as_array().unwrap().clone())
+            .collect()
+    }
+
+    /// Fails the test if any request so far was not signed right or not shaped as documented.
+    pub fn assert_every_request_signed(&self) {
+        for (index, seen) in self.seen().iter().enumerate() {
+            assert!(
+                seen.signature_valid,
+                "request {index} has a bad signature: {:?}",
+                seen.headers.get("x-toss-etl-signature")
+            );
+            let json = seen.json();
+            assert_eq!(
+                json["batch_id"].as_str(),
+                Some(seen.key()),
+                "request {index}: batch_id and Idempotency-Key differ"
+            );
+            assert_eq!(seen.key().len(), 32, "request {index}");
+            assert_eq!(
+                seen.headers.get("content-type").map(String::as_str),
+                Some("application/json")
+            );
+        }
+    }
+}
+
+/// Whether `header` (`t=…,v1=…`) signs `body` under `secret`, with a fresh timestamp.
+pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = value.parse::<u64>().ok(),
+            Some(("v1", value)) => signatures.push(value.to_owned()),
+            _ => {}
+        }
+    }
+    let Some(timestamp) = timestamp else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now.abs_diff(timestamp) > TOLERANCE_SECS {
+        return false;
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = hex::encode(mac.finalize().into_bytes());
+    signatures.iter().any(|signature| {
+        // Constant-time in a real receiver; equality is enough for a test.
+        signature == &expected
+    })
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        match reader.read_line(&mut request_line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut headers = HashMap::new();
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {
+                    if let Some((name, value)) = line.split_once(':') {
+                        headers.insert(name.trim().to_lowercase(), value.trim().to_owned());
+                    }
+                }
+            }
+        }
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let answer = {
+            let mut state = state.lock().unwrap();
+            let signature_valid = headers
+                .get("x-toss-etl-signature")
+                .is_some_and(|header| verify(&state.secret, header, &body));
+            let planned = state.planned.pop_front().unwrap_or(Answer::Accept);
+            // A receiver refuses what it cannot verify.
+            let answer = if signature_valid {
+                planned
+            } else {
+                Answer::Status(401)
+            };
+            state.seen.push(Seen {
+                headers,
+                body,
+                signature_valid,
+                answer: answer.clone(),
+                at: Instant::now(),
+            });
+            answer
+        };
+        let respond = |stream: &mut TcpStream, status: &str, extra: &str, body: &str| {
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra}\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(body.as_bytes())?;
+            stream.flush()
+        };
+        let answered = match answer {
+            Answer::Accept => respond(&mut stream, "200 OK", "", "ok"),
+            Answer::Status(code) => respond(
+                &mut stream,
+                &format!("{code} Error"),
+                "",
+                "{\"error\":\"refused by the test receiver\"}",
+            ),
+            Answer::TooManyRequests { retry_after_secs } => respond(
+                &mut stream,
+                "429 Too Many Requests",
+                &format!("Retry-After: {retry_after_secs}\r\n"),
+                "slow down",
+            ),
+            Answer::Hang(pause) | Answer::AcceptThenHang(pause) => {
+                std::thread::sleep(pause);
+                return;
+            }
+            Answer::Reset => {
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                return;
+            }
+        };
+        if answered.is_err() {
+            return;
+        }
+    }
+}
