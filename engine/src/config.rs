@@ -43,6 +43,17 @@ pub struct PipelineSection {
     /// Checkpoints and rejects live here.
     #[serde(default = "default_state_dir")]
     pub state_dir: EnvString,
+    /// When `engine watch` wakes, as a cron expression in Korea time (`min hour dom mon dow`,
+    /// or with seconds first); default Toss's schedule: minutes 05, 25 and 45 plus `lag_minutes`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Minutes `engine watch` waits after Toss's upload times before it looks (default 2).
+    #[serde(default = "default_lag_minutes")]
+    pub lag_minutes: u32,
+}
+
+fn default_lag_minutes() -> u32 {
+    2
 }
 
 fn default_dates() -> DatesSpec {

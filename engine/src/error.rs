@@ -71,6 +71,11 @@ pub enum Error {
     /// The run was interrupted (SIGINT/SIGTERM) before it finished.
     #[error("interrupted")]
     Interrupted,
+
+    #[error(
+        "{file}: {message}\nengine watch stopped: retrying cannot help; fix the cause and start it again"
+    )]
+    WatchStopped { file: String, message: String },
 }
 
 impl Error {
@@ -110,6 +115,12 @@ impl Error {
 
     /// Whether the same run may succeed later without anyone changing anything
     /// (a server or disk problem rather than a mistake in the file or the data).
+    /// A fault that repeating cannot mend: a plugin that traps or refuses its input, a bad
+    /// configuration. A long-running watcher stops on these instead of retrying forever.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Plugin { .. } | Error::Config { .. })
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,

@@ -21,6 +21,8 @@
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
 //!   re-loads exact.
 //! - [`tls`]: verified TLS for every remote party.
+//! - [`watch`], [`schedule`], [`metrics`]: `engine watch` on Toss's upload times, and its
+//!   Prometheus metrics.
 //! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
 //! - [`web`]: what the HTTP clients share (User-Agent, URL-free error text).
 //! - [`error`]: the error type and its exit codes.
@@ -28,17 +30,20 @@
 pub mod config;
 pub mod dates;
 pub mod error;
+pub mod metrics;
 pub mod parser;
 pub mod pipeline;
 pub mod rejects;
 pub mod retry;
 pub mod scaffold;
+pub mod schedule;
 pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod summary;
 pub mod tls;
 pub mod transforms;
+pub mod watch;
 pub mod web;
 
 pub use error::{Error, Result};

@@ -36,6 +36,14 @@ enum Command {
         #[command(flatten)]
         dates: DateArgs,
     },
+    /// Keeps running, loading each new version of today's (and yesterday's) files on Toss's
+    /// schedule; stops cleanly on SIGINT / SIGTERM.
+    Watch {
+        pipeline: PathBuf,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
     /// Checks the pipeline file and the environment variables it names, without moving data.
     Validate { pipeline: PathBuf },
     /// Shows what the pipeline has loaded: each file's version, and the last run's outcome.
@@ -113,6 +121,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let outcome = match cli.command {
         Command::Run { pipeline, dates } => run(&pipeline, &dates),
+        Command::Watch {
+            pipeline,
+            metrics_addr,
+        } => watch(&pipeline, metrics_addr),
         Command::Validate { pipeline } => validate(&pipeline),
         Command::Status { pipeline, json } => status(&pipeline, json),
         Command::Inspect(args) => inspect(&args),
@@ -189,12 +201,14 @@ fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
     let dates = spec.resolve(korea_today());
     let mut pipeline = Pipeline::build(&config)?;
     let summary = runtime()?.block_on(async {
-        tokio::select! {
-            summary = pipeline.run(dates) => summary,
-            _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
-        }
+        let stop = stop_on_signals()?;
+        pipeline.run(dates, &stop).await
     })?;
     print!("{summary}");
+    if summary.interrupted {
+        eprintln!("error: interrupted; the file in flight was rolled back, rerun to complete");
+        return Ok(ExitCode::from(130));
+    }
     Ok(if summary.succeeded() {
         ExitCode::SUCCESS
     } else {
@@ -205,6 +219,49 @@ fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
         }
         ExitCode::from(1)
     })
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+fn stop_on_signals() -> Result<tokio_util::sync::CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|err| Error::io("cannot listen for SIGINT", err))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|err| Error::io("cannot listen for SIGTERM", err))?;
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!("{name}: rolling back the file in flight and stopping");
+        token.cancel();
+    });
+    Ok(stop)
+}
+
+fn watch(path: &Path, metrics_addr: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+    let config = PipelineConfig::load(path)?;
+    let schedule = engine::schedule::Schedule::from_config(&config.pipeline)?;
+    let pipeline = Pipeline::build(&config)?;
+    let metrics = engine::metrics::Metrics::new(pipeline.name());
+    runtime()?.block_on(async {
+        let stop = stop_on_signals()?;
+        if let Some(addr) = metrics_addr {
+            engine::metrics::serve(addr, std::sync::Arc::clone(&metrics), stop.clone()).await?;
+        }
+        engine::watch::Watch {
+            pipeline,
+            schedule,
+            state_dir: config.pipeline.state_dir.to_path(),
+            metrics,
+        }
+        .run(&stop)
+        .await
+    })?;
+    eprintln!("engine watch stopped");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(path: &Path) -> Result<ExitCode> {
@@ -234,23 +291,65 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
     let name = config.pipeline.name.to_string();
     let state_dir = config.pipeline.state_dir.to_path();
-    let (last_run, files) = if state_dir.join("state.sqlite").exists() {
+    let sink_names = engine::sinks::names(&config.sinks);
+    let (last_run, files, sink_files, watcher) = if state_dir.join("state.sqlite").exists() {
         let store = engine::state::StateStore::open(&state_dir)?;
-        (store.last_run(&name)?, store.loaded_files(&name)?)
+        (
+            store.last_run(&name)?,
+            store.loaded_files(&name)?,
+            store.sink_files(&name)?,
+            store.watcher(&name)?,
+        )
     } else {
-        (None, Vec::new())
+        (None, Vec::new(), Vec::new(), None)
+    };
+    let watcher = watcher.filter(|watcher| process_alive(watcher.pid));
+    // Per file and sink: whether the sink holds the version the state store says is loaded.
+    let holds = |file: &engine::state::LoadedFile, sink: &str| -> &'static str {
+        let committed = sink_files
+            .iter()
+            .find(|held| held.sink == sink && held.source_file == file.source_file);
+        match (committed, &file.content_hash) {
+            (Some(held), Some(hash)) if &held.content_hash == hash => "yes",
+            (Some(_), _) => "older version",
+            (None, _) => "no",
+        }
     };
     if json {
+        let files_json: Vec<serde_json::Value> = files
+            .iter()
+            .map(|file| {
+                let sinks: serde_json::Map<String, serde_json::Value> = sink_names
+                    .iter()
+                    .map(|sink| (sink.clone(), serde_json::json!(holds(file, sink) == "yes")))
+                    .collect();
+                let mut value = serde_json::to_value(file).unwrap_or_default();
+                value["sinks"] = serde_json::Value::Object(sinks);
+                value
+            })
+            .collect();
         let document = serde_json::json!({
             "pipeline": name,
             "state_dir": state_dir,
+            "sinks": sink_names,
             "last_run": last_run,
-            "files": files,
+            "next_wake": watcher.as_ref().and_then(|watcher| watcher.next_wake.clone()),
+            "watcher_pid": watcher.as_ref().map(|watcher| watcher.pid),
+            "files": files_json,
         });
         println!("{document:#}");
         return Ok(ExitCode::SUCCESS);
     }
     println!("pipeline {name} · state in {}", state_dir.display());
+    match &watcher {
+        Some(watcher) => println!(
+            "engine watch running (pid {}) since {} · next wake {}",
+            watcher.pid,
+            watcher.started_at,
+            watcher.next_wake.as_deref().unwrap_or("now")
+        ),
+        None => println!("engine watch: not running"),
+    }
     match &last_run {
         None => println!("last run: never"),
         Some(run) => {
@@ -276,20 +375,29 @@ fn status(path: &Path, json: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = comfy_table::Table::new();
+    let mut header = vec!["file", "bytes", "rows", "rejected", "loaded at"];
+    header.extend(sink_names.iter().map(String::as_str));
     table
         .load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(vec!["file", "bytes", "rows", "rejected", "loaded at"]);
+        .set_header(header);
     for file in &files {
-        table.add_row(vec![
+        let mut row = vec![
             file.source_file.clone(),
             file.size.map_or("-".to_owned(), |size| size.to_string()),
             file.rows.to_string(),
             file.rejected.to_string(),
             file.loaded_at.clone(),
-        ]);
+        ];
+        row.extend(sink_names.iter().map(|sink| holds(file, sink).to_owned()));
+        table.add_row(row);
     }
     println!("{table}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a process of this id still runs (a watcher killed with SIGKILL leaves its row).
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 fn inspect(args: &InspectArgs) -> Result<ExitCode> {

@@ -29,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Bytes read from a source file at a time.
@@ -89,8 +90,14 @@ impl Pipeline {
         self.source.describe()
     }
 
-    /// Loads every new or changed file of the selected dates.
-    pub async fn run(&mut self, dates: DateSelection) -> Result<RunSummary> {
+    /// Loads every new or changed file of the selected dates. When `stop` is cancelled the file
+    /// in flight is rolled back in every sink, no further file starts, and the summary says
+    /// `interrupted`; commits already under way finish first.
+    pub async fn run(
+        &mut self,
+        dates: DateSelection,
+        stop: &CancellationToken,
+    ) -> Result<RunSummary> {
         let started = Instant::now();
         let started_at = korea_now();
         std::fs::create_dir_all(&self.state_dir).map_err(|err| {
@@ -144,7 +151,15 @@ impl Pipeline {
                 }
             })
             .buffered(source.fetch_ahead().max(1));
-        while let Some((file, previous, fetched, started)) = fetches.next().await {
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = stop.cancelled() => None,
+                next = fetches.next() => next,
+            };
+            let Some((file, previous, fetched, started)) = next else {
+                break;
+            };
             let mut report = match fetched {
                 Err(Error::Deferred { reason, .. }) => {
                     FileReport::new(file.name.clone(), FileOutcome::Deferred(reason))
@@ -153,6 +168,7 @@ impl Pipeline {
                     let mut report =
                         FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string()));
                     report.retryable = err.is_retryable();
+                    report.fatal = err.is_fatal();
                     report
                 }
                 Ok(fetched) => match &previous {
@@ -162,13 +178,22 @@ impl Pipeline {
                     {
                         FileReport::new(file.name.clone(), skipped(previous))
                     }
-                    _ => self.load_file(&store, &file, fetched, &mut summary).await,
+                    _ => {
+                        self.load_file(&store, &file, fetched, &mut summary, stop)
+                            .await
+                    }
                 },
             };
+            if matches!(&report.outcome, FileOutcome::Failed(_)) && stop.is_cancelled() {
+                report.outcome = FileOutcome::Deferred(
+                    "interrupted: rolled back in every sink; the next run loads it".to_owned(),
+                );
+            }
             report.elapsed = started.elapsed();
             log_report(&report);
             summary.files.push(report);
         }
+        summary.interrupted = stop.is_cancelled();
         summary.rejects_dir = Some(RejectsFile::folder(&self.state_dir, &self.name));
         summary.elapsed = started.elapsed();
         store.record_run(&self.name, &summary.to_record(started_at, korea_now()))?;
@@ -181,14 +206,19 @@ impl Pipeline {
         file: &SourceFile,
         fetched: Fetched,
         summary: &mut RunSummary,
+        stop: &CancellationToken,
     ) -> FileReport {
-        match self.load_new_version(store, file, fetched, summary).await {
+        match self
+            .load_new_version(store, file, fetched, summary, stop)
+            .await
+        {
             Ok(report) => report,
             Err((err, stats)) => {
                 let mut report =
                     FileReport::new(file.name.clone(), FileOutcome::Failed(err.to_string()));
                 report.stats = stats;
                 report.retryable = err.is_retryable();
+                report.fatal = err.is_fatal();
                 report
             }
         }
@@ -200,6 +230,7 @@ impl Pipeline {
         file: &SourceFile,
         fetched: Fetched,
         summary: &mut RunSummary,
+        stop: &CancellationToken,
     ) -> std::result::Result<FileReport, (Error, ParseStats)> {
         let no_stats = |err| (err, ParseStats::default());
         let unit = LoadUnit {
@@ -262,7 +293,18 @@ impl Pipeline {
 
         let mut failure: Option<Error> = None;
         let mut batch_number = 0u64;
-        'batches: while let Some(mut batch) = batches_in.recv().await {
+        'batches: loop {
+            let next = tokio::select! {
+                biased;
+                _ = stop.cancelled() => {
+                    failure = Some(Error::Interrupted);
+                    break 'batches;
+                }
+                next = batches_in.recv() => next,
+            };
+            let Some(mut batch) = next else {
+                break 'batches;
+            };
             batch_number += 1;
             for transform in &mut self.transforms {
                 match tokio::task::block_in_place(|| transform.transform(batch)) {
@@ -342,9 +384,22 @@ impl Pipeline {
         };
         let mut written = Vec::with_capacity(writers.len());
         let mut writers = writers.into_iter();
-        while let Some(writer) = writers.next() {
+        let mut sinks = self.sinks.iter();
+        while let (Some(writer), Some(sink)) = (writers.next(), sinks.next()) {
             match writer.commit(&committed).await {
-                Ok(rows) => written.push(rows),
+                Ok(rows) => {
+                    written.push(rows);
+                    store
+                        .record_sink_commit(
+                            &self.name,
+                            sink.name(),
+                            &file.name,
+                            &committed.content_hash,
+                            rows,
+                            &korea_now(),
+                        )
+                        .map_err(fail)?;
+                }
                 Err(err) => {
                     abort_all(writers.collect()).await;
                     return Err(fail(err));

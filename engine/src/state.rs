@@ -108,6 +108,21 @@ impl StateStore {
                      rows        INTEGER NOT NULL,
                      message     TEXT    NOT NULL
                  );
+                 CREATE TABLE IF NOT EXISTS sink_files (
+                     pipeline     TEXT    NOT NULL,
+                     sink         TEXT    NOT NULL,
+                     source_file  TEXT    NOT NULL,
+                     content_hash TEXT    NOT NULL,
+                     rows         INTEGER NOT NULL,
+                     committed_at TEXT    NOT NULL,
+                     PRIMARY KEY (pipeline, sink, source_file)
+                 );
+                 CREATE TABLE IF NOT EXISTS watchers (
+                     pipeline   TEXT    NOT NULL PRIMARY KEY,
+                     pid        INTEGER NOT NULL,
+                     started_at TEXT    NOT NULL,
+                     next_wake  TEXT
+                 );
                  CREATE TABLE IF NOT EXISTS webhook_sent (
                      sink_id     TEXT NOT NULL,
                      source_file TEXT NOT NULL,
@@ -183,6 +198,24 @@ impl StateStore {
     }
 }
 
+/// Which version of a source file one sink holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SinkFile {
+    pub sink: String,
+    pub source_file: String,
+    pub content_hash: String,
+    pub rows: u64,
+    pub committed_at: String,
+}
+
+/// A running `engine watch`, as it announced itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Watcher {
+    pub pid: u32,
+    pub started_at: String,
+    pub next_wake: Option<String>,
+}
+
 /// One finished run, as `engine status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunRecord {
@@ -205,6 +238,7 @@ pub struct RunRecord {
 pub struct LoadedFile {
     pub source_file: String,
     pub size: Option<u64>,
+    pub content_hash: Option<String>,
     pub rows: u64,
     pub rejected: u64,
     pub loaded_at: String,
@@ -263,12 +297,110 @@ impl StateStore {
             .map_err(|err| self.failed(err))
     }
 
+    /// Records that `sink` committed a version of `source_file` (its content hash).
+    pub fn record_sink_commit(
+        &self,
+        pipeline: &str,
+        sink: &str,
+        source_file: &str,
+        content_hash: &str,
+        rows: u64,
+        committed_at: &str,
+    ) -> Result<()> {
+        self.connection
+            .execute(
+                "INSERT INTO sink_files (pipeline, sink, source_file, content_hash, rows,
+                                         committed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (pipeline, sink, source_file) DO UPDATE SET
+                     content_hash = excluded.content_hash, rows = excluded.rows,
+                     committed_at = excluded.committed_at",
+                params![
+                    pipeline,
+                    sink,
+                    source_file,
+                    content_hash,
+                    rows as i64,
+                    committed_at
+                ],
+            )
+            .map_err(|err| self.failed(err))?;
+        Ok(())
+    }
+
+    /// What every sink of `pipeline` committed, by sink and file.
+    pub fn sink_files(&self, pipeline: &str) -> Result<Vec<SinkFile>> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT sink, source_file, content_hash, rows, committed_at FROM sink_files
+                  WHERE pipeline = ?1 ORDER BY source_file, sink",
+            )
+            .map_err(|err| self.failed(err))?;
+        let files = statement
+            .query_map(params![pipeline], |row| {
+                Ok(SinkFile {
+                    sink: row.get(0)?,
+                    source_file: row.get(1)?,
+                    content_hash: row.get(2)?,
+                    rows: row.get::<_, i64>(3)? as u64,
+                    committed_at: row.get(4)?,
+                })
+            })
+            .map_err(|err| self.failed(err))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|err| self.failed(err))?;
+        Ok(files)
+    }
+
+    /// Announces a watcher of `pipeline` (or updates its next wake).
+    pub fn record_watcher(&self, pipeline: &str, watcher: &Watcher) -> Result<()> {
+        self.connection
+            .execute(
+                "INSERT INTO watchers (pipeline, pid, started_at, next_wake) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pipeline) DO UPDATE SET pid = excluded.pid,
+                     started_at = excluded.started_at, next_wake = excluded.next_wake",
+                params![pipeline, watcher.pid, watcher.started_at, watcher.next_wake],
+            )
+            .map_err(|err| self.failed(err))?;
+        Ok(())
+    }
+
+    /// Removes the watcher of `pipeline` when it stops.
+    pub fn forget_watcher(&self, pipeline: &str) -> Result<()> {
+        self.connection
+            .execute(
+                "DELETE FROM watchers WHERE pipeline = ?1",
+                params![pipeline],
+            )
+            .map_err(|err| self.failed(err))?;
+        Ok(())
+    }
+
+    /// The watcher of `pipeline` as last announced (it may have died since: see its pid).
+    pub fn watcher(&self, pipeline: &str) -> Result<Option<Watcher>> {
+        self.connection
+            .query_row(
+                "SELECT pid, started_at, next_wake FROM watchers WHERE pipeline = ?1",
+                params![pipeline],
+                |row| {
+                    Ok(Watcher {
+                        pid: row.get(0)?,
+                        started_at: row.get(1)?,
+                        next_wake: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|err| self.failed(err))
+    }
+
     /// Every file `pipeline` has loaded, by name.
     pub fn loaded_files(&self, pipeline: &str) -> Result<Vec<LoadedFile>> {
         let mut statement = self
             .connection
             .prepare(
-                "SELECT source_file, size, rows, rejected, loaded_at FROM loaded_files
+                "SELECT source_file, size, rows, rejected, loaded_at, content_hash FROM loaded_files
                   WHERE pipeline = ?1 ORDER BY source_file",
             )
             .map_err(|err| self.failed(err))?;
@@ -277,6 +409,7 @@ impl StateStore {
                 Ok(LoadedFile {
                     source_file: row.get(0)?,
                     size: row.get::<_, Option<i64>>(1)?.map(|size| size as u64),
+                    content_hash: row.get(5)?,
                     rows: row.get::<_, i64>(2)? as u64,
                     rejected: row.get::<_, i64>(3)? as u64,
                     loaded_at: row.get(4)?,

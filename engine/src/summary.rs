@@ -51,6 +51,9 @@ pub struct FileReport {
     pub elapsed: Duration,
     /// For a failure: whether a later run may succeed without changes.
     pub retryable: bool,
+    /// For a failure: a plugin or configuration fault that no retry can mend; `engine watch`
+    /// stops on it.
+    pub fatal: bool,
 }
 
 impl FileReport {
@@ -62,6 +65,7 @@ impl FileReport {
             encoding: None,
             elapsed: Duration::ZERO,
             retryable: false,
+            fatal: false,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct RunSummary {
     pub sink_rows: Vec<(String, u64)>,
     pub rejects_dir: Option<PathBuf>,
     pub elapsed: Duration,
+    /// Stopped by a signal: the file in flight was rolled back, later files not started.
+    pub interrupted: bool,
 }
 
 impl RunSummary {
@@ -90,6 +96,7 @@ impl RunSummary {
                 .collect(),
             rejects_dir: None,
             elapsed: Duration::ZERO,
+            interrupted: false,
         }
     }
 

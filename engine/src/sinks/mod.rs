@@ -114,17 +114,25 @@ register_sinks! {
 /// Builds every sink of a pipeline, naming each by its type, numbered when a type repeats
 /// (`parquet`, `parquet#2`).
 pub fn build_all(configs: &[SinkConfig], context: &SinkContext) -> Result<Vec<Box<dyn Sink>>> {
+    configs
+        .iter()
+        .zip(names(configs))
+        .map(|(config, name)| config.build(name, context))
+        .collect()
+}
+
+/// The sinks' names, as [`build_all`] gives them, without building anything.
+pub fn names(configs: &[SinkConfig]) -> Vec<String> {
     let mut seen = std::collections::HashMap::<&str, usize>::new();
     configs
         .iter()
         .map(|config| {
             let count = seen.entry(config.type_name()).or_default();
             *count += 1;
-            let name = match *count {
+            match *count {
                 1 => config.type_name().to_owned(),
                 n => format!("{}#{n}", config.type_name()),
-            };
-            config.build(name, context)
+            }
         })
         .collect()
 }
