@@ -10,4 +10,5 @@ mod postgres;
 mod receiver;
 mod support;
 mod trxdown;
+mod watch;
 mod webhook;
