@@ -4,7 +4,7 @@
 use crate::pg::PgServer;
 use crate::support::*;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,12 +44,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(
-        workspace: &Workspace,
-        pipeline: &PathBuf,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Self {
+    fn start(workspace: &Workspace, pipeline: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(ENGINE);
         command
             .arg("watch")
@@ -123,14 +118,14 @@ fn wait_until(within: Duration, what: &str, mut condition: impl FnMut() -> bool)
     }
 }
 
-fn status_json(workspace: &Workspace, pipeline: &PathBuf) -> serde_json::Value {
+fn status_json(workspace: &Workspace, pipeline: &Path) -> serde_json::Value {
     status_json_with(workspace, pipeline, &[])
 }
 
 /// `engine status --json`, with the environment the pipeline file names.
 fn status_json_with(
     workspace: &Workspace,
-    pipeline: &PathBuf,
+    pipeline: &Path,
     env: &[(&str, &str)],
 ) -> serde_json::Value {
     let run = workspace.engine_with_env(&["status", pipeline.to_str().unwrap(), "--json"], env);
