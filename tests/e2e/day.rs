@@ -187,21 +187,12 @@ fn day_before_auth(full: bool) -> String {
 }
 
 fn pipeline(workspace: &Workspace) -> std::path::PathBuf {
-    workspace.pipeline(
+    workspace.inbox_pipeline(
         "day.toml",
-        r#"[pipeline]
-name = "day"
-dates = "all"
-
-[source]
-type = "dir"
-path = "inbox"
-settle_secs = 0
-
-[parser]
-type = "toss"
-
-[[sinks]]
+        "day",
+        "",
+        "",
+        r#"[[sinks]]
 type = "parquet"
 path = "lake"
 

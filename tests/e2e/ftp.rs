@@ -331,12 +331,6 @@ impl Drop for FtpServer {
     }
 }
 
-/// A port nothing listens on (right now).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// An FTP pipeline into `lake/`; `source` adds keys to `[source]`.
 fn ftp_pipeline(workspace: &Workspace, port: u16, source: &str) -> PathBuf {
     workspace.pipeline(

@@ -51,7 +51,7 @@ impl PgServer {
                 "cannot hand the test folder to user postgres"
             );
         }
-        let port = free_port();
+        let port = crate::support::free_port();
         let server = PgServer {
             dir,
             bin,
@@ -193,20 +193,25 @@ impl PgServer {
             .and_then(|row| row.into_iter().next().flatten())
     }
 
-    fn run_tool(&self, tool: &str, args: &[&str]) {
+    /// `tool` of the server's programs, as the user that owns the data folder.
+    fn tool(&self, tool: &str) -> Command {
         let program = self.bin.join(tool);
-        let mut command = if is_root() {
+        if is_root() {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(&program);
             command
         } else {
             Command::new(&program)
-        };
-        let output = command
+        }
+    }
+
+    fn run_tool(&self, tool: &str, args: &[&str]) {
+        let output = self
+            .tool(tool)
             .args(args)
             .current_dir(self.dir.path())
             .output()
-            .unwrap_or_else(|err| panic!("cannot run {}: {err}", program.display()));
+            .unwrap_or_else(|err| panic!("cannot run {tool}: {err}"));
         assert!(
             output.status.success(),
             "{tool} failed: {}\n{}\nserver log:\n{}",
@@ -219,16 +224,9 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let program = self.bin.join("pg_ctl");
         let data = self.data_dir();
-        let mut command = if is_root() {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&program);
-            command
-        } else {
-            Command::new(&program)
-        };
-        let _ = command
+        let _ = self
+            .tool("pg_ctl")
             .args(["-D", path_str(&data), "-m", "immediate", "stop"])
             .output();
     }
@@ -272,14 +270,6 @@ fn is_root() -> bool {
         fn geteuid() -> u32;
     }
     unsafe { geteuid() == 0 }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn path_str(path: &Path) -> &str {

@@ -10,33 +10,14 @@ const DB: &str = "merchant";
 
 /// inbox → `transforms` → lake and Postgres (`url` from DATABASE_URL), plus `sink_keys`.
 fn pipeline(workspace: &Workspace, transforms: &str, sink_keys: &str) -> PathBuf {
-    workspace.pipeline(
+    workspace.inbox_pipeline(
         "pipeline.toml",
+        "pg",
+        "",
+        transforms,
         &format!(
-            r#"[pipeline]
-name = "pg"
-dates = "all"
-
-[source]
-type = "dir"
-path = "inbox"
-settle_secs = 0
-
-[parser]
-type = "toss"
-
-{transforms}
-
-[[sinks]]
-type = "parquet"
-path = "lake"
-
-[[sinks]]
-type = "postgres"
-url = "${{DATABASE_URL}}"
-table = "toss_transactions"
-{sink_keys}
-"#
+            "[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n\n[[sinks]]\ntype = \"postgres\"\n\
+             url = \"${{DATABASE_URL}}\"\ntable = \"toss_transactions\"\n{sink_keys}\n"
         ),
     )
 }

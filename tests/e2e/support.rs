@@ -62,11 +62,30 @@ impl Workspace {
 
     /// inbox → `transforms` (`[[transforms]]` tables) → lake, `extra_parser` keys in `[parser]`.
     pub fn dir_pipeline(&self, extra_parser: &str, transforms: &str) -> PathBuf {
-        self.pipeline(
+        self.inbox_pipeline(
             "pipeline.toml",
+            "test",
+            extra_parser,
+            transforms,
+            "[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
+        )
+    }
+
+    /// `file`: pipeline `name` reading every date of `inbox/` (no settle time), with
+    /// `extra_parser` keys in `[parser]`, then `transforms` and `sinks` as written.
+    pub fn inbox_pipeline(
+        &self,
+        file: &str,
+        name: &str,
+        extra_parser: &str,
+        transforms: &str,
+        sinks: &str,
+    ) -> PathBuf {
+        self.pipeline(
+            file,
             &format!(
                 r#"[pipeline]
-name = "test"
+name = "{name}"
 dates = "all"
 
 [source]
@@ -80,9 +99,7 @@ type = "toss"
 
 {transforms}
 
-[[sinks]]
-type = "parquet"
-path = "lake"
+{sinks}
 "#
             ),
         )
@@ -255,4 +272,13 @@ impl TestPki {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (just now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

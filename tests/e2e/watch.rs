@@ -155,14 +155,6 @@ fn metrics(port: u16) -> String {
     text
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn watch_loads_each_new_version_and_stops_cleanly_on_sigterm() {
     let workspace = Workspace::new();

@@ -19,23 +19,13 @@ fn webhook_pipeline(
     extra: &str,
     parser: &str,
 ) -> PathBuf {
-    workspace.pipeline(
+    workspace.inbox_pipeline(
         "pipeline.toml",
+        "test",
+        parser,
+        "",
         &format!(
-            r#"[pipeline]
-name = "test"
-dates = "all"
-
-[source]
-type = "dir"
-path = "inbox"
-settle_secs = 0
-
-[parser]
-type = "toss"
-{parser}
-
-[[sinks]]
+            r#"[[sinks]]
 type = "parquet"
 path = "lake"
 
