@@ -148,12 +148,23 @@ impl std::ops::Deref for EnvString {
     }
 }
 
+thread_local! {
+    /// Set while a pipeline file is read only to find its state (`engine status`): a missing
+    /// variable then reads as empty, so looking at a pipeline needs none of its secrets.
+    static MISSING_ENV_IS_EMPTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl<'de> Deserialize<'de> for EnvString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        expand_env(&raw, |name| std::env::var(name).ok())
-            .map(EnvString)
-            .map_err(serde::de::Error::custom)
+        let lenient = MISSING_ENV_IS_EMPTY.with(std::cell::Cell::get);
+        expand_env(&raw, |name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| lenient.then(String::new))
+        })
+        .map(EnvString)
+        .map_err(serde::de::Error::custom)
     }
 }
 
@@ -260,6 +271,15 @@ impl PipelineConfig {
             )
         })?;
         Self::parse(&text, path)
+    }
+
+    /// Reads a pipeline file to look at its state, not to run it: environment variables it
+    /// names may be unset (they read as empty), so no secret is needed.
+    pub fn load_for_status(path: &Path) -> Result<Self> {
+        MISSING_ENV_IS_EMPTY.with(|flag| flag.set(true));
+        let loaded = Self::load(path);
+        MISSING_ENV_IS_EMPTY.with(|flag| flag.set(false));
+        loaded
     }
 
     /// Parses pipeline text; `path` is only used in messages.

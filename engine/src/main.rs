@@ -288,7 +288,7 @@ fn validate(path: &Path) -> Result<ExitCode> {
 }
 
 fn status(path: &Path, json: bool) -> Result<ExitCode> {
-    let config = PipelineConfig::load(path)?;
+    let config = PipelineConfig::load_for_status(path)?;
     let name = config.pipeline.name.to_string();
     let state_dir = config.pipeline.state_dir.to_path();
     let sink_names = engine::sinks::names(&config.sinks);
