@@ -303,16 +303,12 @@ impl PostgresSink {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         let key = self.resolve_key(&names)?;
 
-        let existing = self
-            .existing_columns(client, &self.table.to_string())
-            .await?;
+        let existing = self.existing_columns(client).await?;
         let existing = match existing {
             Some(existing) => existing,
             None if self.create_table => {
                 self.create(client, schema, &columns, &key).await?;
-                self.existing_columns(client, &self.table.to_string())
-                    .await?
-                    .unwrap_or_default()
+                self.existing_columns(client).await?.unwrap_or_default()
             }
             None => {
                 return Err(self.failed(
@@ -461,14 +457,10 @@ impl PostgresSink {
     async fn existing_columns(
         &self,
         client: &Client,
-        table: &str,
     ) -> Result<Option<std::collections::HashMap<String, (String, String)>>> {
-        let regclass = match &self.table.schema {
-            Some(_) => self.table.sql(),
-            None => quote_ident(table),
-        };
+        let table = &self.table;
         let found = client
-            .query_one("SELECT to_regclass($1)::oid", &[&regclass])
+            .query_one("SELECT to_regclass($1)::oid", &[&table.sql()])
             .await
             .map_err(|err| self.failed(format!("cannot look up table {table}"), Some(err)))?;
         let oid: Option<u32> = found.get(0);
