@@ -20,6 +20,7 @@
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
 //!   re-loads exact.
+//! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the encoding pool.
 //! - [`tls`]: verified TLS for every remote party.
 //! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
 //! - [`web`]: what the HTTP clients share (User-Agent, URL-free error text).
@@ -37,6 +38,7 @@ pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod summary;
+pub mod threads;
 pub mod tls;
 pub mod transforms;
 pub mod web;

@@ -108,6 +108,14 @@ impl TossDecoder {
         }
     }
 
+    /// The same decoder with room for only `keys` keys in memory, so that tests reach the
+    /// duplicate check's temporary file with a few lines.
+    #[cfg(test)]
+    pub(crate) fn with_recent_keys(mut self, keys: usize) -> Self {
+        self.keys = KeySet::with_capacity(keys);
+        self
+    }
+
     /// Reads all of `chunk`. Complete lines are parsed now; an incomplete last line waits for
     /// the next chunk or [`finish`](Self::finish).
     ///
@@ -184,6 +192,12 @@ impl TossDecoder {
                 Delimiter::Semicolon
             }
         })
+    }
+
+    /// An I/O error of the duplicate-key check's temporary file (see the `dedup` module), taken
+    /// once. After one, a duplicate may have gone unnoticed: the file must not be loaded.
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.keys.take_failure()
     }
 
     /// Whether [`finish`](Self::finish) has been called.

@@ -6,10 +6,12 @@
 //! [`TossDecoder::next_batch`] hands out Arrow [`RecordBatch`](arrow::record_batch::RecordBatch)es
 //! of [`toss_schema`], and [`TossDecoder::take_rejects`] hands out the lines that could not become
 //! a row, each with its line number, its text and a reason a merchant can act on. Memory is
-//! bounded by the batch size (plus 32 bytes per distinct record key for the duplicate check), not
-//! by the file size.
+//! bounded by the batch size and the duplicate check's fixed budget (its most recent keys in
+//! memory, older ones in a temporary file: see `dedup.rs`), not by the file size.
 //!
-//! The decoder never fails: a line that is wrong is a [`Reject`], and the other lines still load.
+//! The decoder never fails on its input: a line that is wrong is a [`Reject`], and the other
+//! lines still load. (Only the duplicate check's temporary file can fail, which
+//! [`TossDecoder::take_io_error`] reports.)
 //! Nothing is dropped without a trace: every physical line is counted in [`ParseStats`] as a row,
 //! a reject, an exact duplicate or a blank line.
 //!
