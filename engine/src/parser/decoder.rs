@@ -271,7 +271,7 @@ impl TossDecoder {
         let origin = self.encoding_origin;
         let texts = self
             .fields
-            .decode(line, &ranges, self.encoding)
+            .decode(line, &ranges, delimiter, self.encoding)
             .map_err(|invalid| invalid_text_reason(invalid, origin))?;
         let record = parse_record(&texts, self.kind)?;
         match self.keys.check(&record, line_no) {
