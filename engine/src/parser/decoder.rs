@@ -268,6 +268,7 @@ impl TossDecoder {
     ) -> Result<(), String> {
         let ranges = split_fields(line, delimiter)
             .map_err(|found| field_count_reason(line, delimiter, found, unterminated))?;
+        self.keys.prefetch(line, &ranges);
         let origin = self.encoding_origin;
         let texts = self
             .fields
