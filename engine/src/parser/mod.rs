@@ -251,8 +251,11 @@ pub struct ParserOptions {
 }
 
 impl ParserOptions {
-    /// The default number of rows per batch.
-    pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+    /// The default number of rows per batch. Up to six batches are in flight at once (being
+    /// parsed, queued, transformed, queued for and in the Parquet encoder), so this sets most of
+    /// a load's memory: measured on 5 million rows, 32 768 rows (about 6 MB a batch) loads as
+    /// fast as 65 536 in a fifth less memory, and keeps a pipeline with a plugin under 200 MB.
+    pub const DEFAULT_BATCH_ROWS: usize = 32_768;
 }
 
 impl Default for ParserOptions {

@@ -1010,7 +1010,7 @@ fn record_kind_names() {
 #[test]
 fn defaults() {
     let options = ParserOptions::default();
-    assert_eq!(options.batch_rows, 65_536);
+    assert_eq!(options.batch_rows, 32_768);
     assert_eq!(options.delimiter, Delimiter::Auto);
     assert_eq!(options.encoding, Encoding::Auto);
 }
