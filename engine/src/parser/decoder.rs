@@ -268,14 +268,23 @@ impl TossDecoder {
     ) -> Result<(), String> {
         let ranges = split_fields(line, delimiter)
             .map_err(|found| field_count_reason(line, delimiter, found, unterminated))?;
-        self.keys.prefetch(line, &ranges);
+        let key_hash = self.keys.prefetch(line, &ranges);
         let origin = self.encoding_origin;
         let texts = self
             .fields
             .decode(line, &ranges, delimiter, self.encoding)
             .map_err(|invalid| invalid_text_reason(invalid, origin))?;
         let record = parse_record(&texts, self.kind)?;
-        match self.keys.check(&record, line_no) {
+        // The hash from the raw bytes is the key's when its text is those very bytes.
+        let key_text = [record.mid, record.paytype, record.transaction, record.oid];
+        let key_from_line = key_text
+            .iter()
+            .zip(&ranges)
+            .all(|(text, &(start, end))| std::ptr::eq(text.as_bytes(), &line[start..end]));
+        match self
+            .keys
+            .check(&record, line_no, key_from_line.then_some(key_hash))
+        {
             Seen::New => {
                 self.columns.push(&record, line_no);
                 self.stats.rows += 1;

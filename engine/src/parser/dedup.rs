@@ -57,6 +57,9 @@ const FILTER_BYTES: usize = 16 << 20;
 /// the CPU's caches, and a small file should not pay for zeroing the filter.
 const UNFILTERED_KEYS: usize = 1 << 15;
 
+/// Linear searches of the recent keys not indexed yet, per run, before they are indexed.
+const SCANS_BEFORE_INDEXING: u32 = 8;
+
 /// Entries per block of a run: the unit read from disk (2 KiB) and indexed in memory.
 const BLOCK_KEYS: usize = 64;
 
@@ -120,6 +123,8 @@ pub(crate) struct KeySet {
     /// Indexes into `recent[..indexed]`, hashed by key.
     index: HashTable<u32>,
     indexed: usize,
+    /// Searches of the unindexed entries since the last run was written.
+    scans: u32,
     /// How many entries `recent` holds before it is written out.
     capacity: usize,
     /// Every key seen, once there are more than [`UNFILTERED_KEYS`] (or `capacity`).
@@ -146,6 +151,7 @@ impl KeySet {
             recent: Vec::new(),
             index: HashTable::new(),
             indexed: 0,
+            scans: 0,
             capacity,
             filter: None,
             spilled: None,
@@ -155,8 +161,9 @@ impl KeySet {
     }
 
     /// Records `record` (from `line`) if its key is new, and says how it relates to earlier lines.
-    pub(crate) fn check(&mut self, record: &Record<'_>, line: u64) -> Seen {
-        let (key, row_hash) = self.hashes(record);
+    /// `key`: the key's hash when [`KeySet::prefetch`] already computed it from the same text.
+    pub(crate) fn check(&mut self, record: &Record<'_>, line: u64, key: Option<u128>) -> Seen {
+        let (key, row_hash) = self.hashes(record, key);
         let maybe_seen = self
             .filter
             .as_ref()
@@ -188,20 +195,22 @@ impl KeySet {
         Seen::New
     }
 
-    /// Starts fetching the filter block of the key made of `line`'s key fields (as `ranges`
-    /// has them, before any decoding), so that it is in the cache when [`KeySet::check`] asks.
-    /// Only a hint: if decoding changes the key's text, the check just fetches another block.
-    pub(crate) fn prefetch(&mut self, line: &[u8], ranges: &FieldRanges) {
-        let Some(filter) = &self.filter else {
-            return;
-        };
+    /// Hashes the key made of `line`'s key fields (as `ranges` has them, before any decoding)
+    /// and starts fetching its filter block, so that it is in the cache when
+    /// [`KeySet::check`] asks. Returns the hash, which is the key's whenever decoding leaves
+    /// the key's text as it is; when it does not, the check hashes the decoded key itself.
+    pub(crate) fn prefetch(&mut self, line: &[u8], ranges: &FieldRanges) -> u128 {
         let buf = &mut self.buf;
         buf.clear();
         for &(start, end) in &ranges[..4] {
             buf.extend_from_slice(&line[start..end]);
             buf.push(SEPARATOR);
         }
-        filter.prefetch(fold(xxh3_128(buf)));
+        let key = xxh3_128(buf);
+        if let Some(filter) = &self.filter {
+            filter.prefetch(fold(key));
+        }
+        key
     }
 
     /// The first I/O error met while writing or reading the temporary file, if any. Answers
@@ -212,7 +221,18 @@ impl KeySet {
 
     /// The first occurrence of `key`, in memory or written out.
     fn find(&mut self, key: u128) -> Option<Entry> {
-        self.index_recent();
+        // Indexing costs a table insert per key; while the filter's answers are only the rare
+        // false positive, scanning the keys not indexed yet costs less. A file with many
+        // repeats gets the index after a few scans.
+        let unindexed = &self.recent[self.indexed..];
+        if self.scans < SCANS_BEFORE_INDEXING && !unindexed.is_empty() {
+            self.scans += 1;
+            if let Some(entry) = unindexed.iter().find(|entry| entry.key == key) {
+                return Some(*entry);
+            }
+        } else {
+            self.index_recent();
+        }
         let recent = &self.recent;
         if let Some(&at) = self
             .index
@@ -254,7 +274,10 @@ impl KeySet {
         // The index is rebuilt (when needed) after the sort moves the entries.
         self.index.clear();
         self.indexed = 0;
-        self.recent.sort_unstable_by_key(|entry| entry.key);
+        self.scans = 0;
+        // By the high half only: cheaper to compare, and a run is searched by high halves.
+        self.recent
+            .sort_unstable_by_key(|entry| (entry.key >> 64) as u64);
         if let Err(err) = spilled.append_run(&self.recent) {
             return self.keep_in_memory(err);
         }
@@ -271,14 +294,14 @@ impl KeySet {
 
     /// The key hash and the row hash. The row is hashed as it will be emitted (trimmed, decoded,
     /// parsed), so `Y` and `y`, or the two date layouts of one instant, are the same row.
-    fn hashes(&mut self, r: &Record<'_>) -> (u128, u64) {
+    fn hashes(&mut self, r: &Record<'_>, key: Option<u128>) -> (u128, u64) {
         let buf = &mut self.buf;
         buf.clear();
         for text in [r.mid, r.paytype, r.transaction, r.oid] {
             buf.extend_from_slice(text.as_bytes());
             buf.push(SEPARATOR);
         }
-        let key = xxh3_128(buf);
+        let key = key.unwrap_or_else(|| xxh3_128(buf));
         for text in [r.financecode, r.financename, r.buyerid] {
             buf.extend_from_slice(text.as_bytes());
             buf.push(SEPARATOR);
@@ -470,11 +493,14 @@ mod tests {
     #[test]
     fn first_wins_and_repeats_are_classified() {
         let mut keys = KeySet::default();
-        assert_eq!(keys.check(&record(1), 3), Seen::New);
-        assert_eq!(keys.check(&record(1), 4), Seen::ExactDuplicate);
-        assert_eq!(keys.check(&record(2), 9), Seen::Conflict { first_line: 3 });
+        assert_eq!(keys.check(&record(1), 3, None), Seen::New);
+        assert_eq!(keys.check(&record(1), 4, None), Seen::ExactDuplicate);
+        assert_eq!(
+            keys.check(&record(2), 9, None),
+            Seen::Conflict { first_line: 3 }
+        );
         // The conflicting row did not replace the first one.
-        assert_eq!(keys.check(&record(1), 10), Seen::ExactDuplicate);
+        assert_eq!(keys.check(&record(1), 10, None), Seen::ExactDuplicate);
     }
 
     #[test]
@@ -485,14 +511,14 @@ mod tests {
             oid: "1",
             ..record(1)
         };
-        assert_eq!(keys.check(&record(1), 1), Seen::New);
-        assert_eq!(keys.check(&a, 2), Seen::New);
+        assert_eq!(keys.check(&record(1), 1, None), Seen::New);
+        assert_eq!(keys.check(&a, 2, None), Seen::New);
         let b = Record {
             financecode: "국민",
             financename: "",
             ..record(1)
         };
-        assert_eq!(keys.check(&b, 3), Seen::Conflict { first_line: 1 });
+        assert_eq!(keys.check(&b, 3, None), Seen::Conflict { first_line: 1 });
     }
 
     /// Distinct transactions `t0`, `t1`, ... with amount `amount`.
@@ -510,19 +536,22 @@ mod tests {
         let texts: Vec<String> = (0..1000).map(|n| format!("t{n}")).collect();
         let mut keys = KeySet::with_capacity(7);
         for n in 0..1000 {
-            assert_eq!(keys.check(&numbered(&texts, n, 1), n as u64 + 1), Seen::New);
+            assert_eq!(
+                keys.check(&numbered(&texts, n, 1), n as u64 + 1, None),
+                Seen::New
+            );
         }
         assert_eq!(keys.spilled.as_ref().map(|s| s.runs.len()), Some(142));
         assert_eq!(keys.recent.len(), 1000 - 142 * 7);
         for n in (0..1000).rev() {
             let line = 2000 + n as u64;
             assert_eq!(
-                keys.check(&numbered(&texts, n, 1), line),
+                keys.check(&numbered(&texts, n, 1), line, None),
                 Seen::ExactDuplicate,
                 "{n}"
             );
             assert_eq!(
-                keys.check(&numbered(&texts, n, 2), line),
+                keys.check(&numbered(&texts, n, 2), line, None),
                 Seen::Conflict {
                     first_line: n as u64 + 1
                 },
@@ -545,19 +574,62 @@ mod tests {
         let texts: Vec<String> = (0..10_001).map(|n| format!("t{n}")).collect();
         let mut keys = KeySet::with_capacity(10_000);
         for n in 0..10_000 {
-            assert_eq!(keys.check(&numbered(&texts, n, 5), n as u64 + 1), Seen::New);
+            assert_eq!(
+                keys.check(&numbered(&texts, n, 5), n as u64 + 1, None),
+                Seen::New
+            );
         }
         assert_eq!(keys.spilled.as_ref().map(|s| s.runs.len()), Some(1));
         assert!(keys.recent.is_empty());
         for n in (0..10_000).step_by(7) {
             assert_eq!(
-                keys.check(&numbered(&texts, n, 6), 1),
+                keys.check(&numbered(&texts, n, 6), 1, None),
                 Seen::Conflict {
                     first_line: n as u64 + 1
                 }
             );
         }
-        assert_eq!(keys.check(&numbered(&texts, 10_000, 5), 20_000), Seen::New);
+        assert_eq!(
+            keys.check(&numbered(&texts, 10_000, 5), 20_000, None),
+            Seen::New
+        );
+    }
+
+    #[test]
+    fn repeats_of_keys_not_indexed_yet_are_found_by_scans_then_by_the_index() {
+        // The filter starts at UNFILTERED_KEYS keys; the keys after it are not indexed until
+        // a lookup needs them, first by scanning, after SCANS_BEFORE_INDEXING by the index.
+        let n = UNFILTERED_KEYS + 500;
+        let texts: Vec<String> = (0..n).map(|n| format!("t{n}")).collect();
+        let mut keys = KeySet::with_capacity(2 * n);
+        for i in 0..n {
+            assert_eq!(
+                keys.check(&numbered(&texts, i, 1), i as u64 + 1, None),
+                Seen::New
+            );
+        }
+        assert!(keys.filter.is_some());
+        assert_eq!(keys.indexed, UNFILTERED_KEYS);
+        for (repeat, i) in (UNFILTERED_KEYS..n)
+            .step_by(25)
+            .chain([3, 7000])
+            .enumerate()
+        {
+            assert_eq!(
+                keys.check(&numbered(&texts, i, 2), 1, None),
+                Seen::Conflict {
+                    first_line: i as u64 + 1
+                },
+                "{i}"
+            );
+            let expected = if repeat < SCANS_BEFORE_INDEXING as usize {
+                UNFILTERED_KEYS
+            } else {
+                n
+            };
+            assert_eq!(keys.indexed, expected, "after repeat {repeat}");
+        }
+        assert_eq!(keys.recent.len(), n);
     }
 
     #[test]
