@@ -53,7 +53,7 @@ sys.dont_write_bytecode = True   # no bench/__pycache__ next to the sources
 sys.path.insert(0, str(BENCH))
 import gen_toss  # noqa: E402
 
-RSS_GOAL_MB = 400          # decimal megabytes: 400,000,000 bytes
+RSS_GOAL_MB = 200          # decimal megabytes: 200,000,000 bytes (the issue's target)
 DATE = "20070706"          # business date of the generated file
 MID = "toss"
 
@@ -113,6 +113,7 @@ class Ctx:
     engine: Path
     input: Input
     work: Path             # fresh, empty folder for this run
+    threads: int           # cores this run may use (it is pinned to that many with taskset)
 
 
 @dataclasses.dataclass
@@ -138,6 +139,10 @@ class Contender:
     rss_goal: bool = True
     # part of the default set (--contenders overrides)
     default: bool = True
+    # the input encodings it can read (DuckDB and polars read UTF-8 only)
+    encodings: tuple[str, ...] = ("utf-8", "euc-kr")
+    # environment for the command (e.g. its thread count), from the run's context
+    env: Callable[[Ctx], dict[str, str]] = lambda ctx: {}
 
 
 def toml_str(s: str | Path) -> str:
@@ -172,6 +177,10 @@ def engine_available(args: argparse.Namespace, engine: Path) -> Optional[str]:
     if not engine.is_file() or not os.access(engine, os.X_OK):
         return f"no engine binary at {engine}"
     return None
+
+
+def engine_env(ctx: Ctx) -> dict[str, str]:
+    return {"ENGINE_THREADS": str(ctx.threads)}
 
 
 def engine_cmd(ctx: Ctx) -> list[str]:
@@ -212,6 +221,7 @@ CONTENDERS: list[Contender] = [
         command=engine_cmd,
         output=engine_output,
         available=engine_available,
+        env=engine_env,
     ),
     Contender(
         name="engine+identity",
@@ -219,6 +229,7 @@ CONTENDERS: list[Contender] = [
         command=lambda ctx: plugin_cmd(ctx, "identity", ""),
         output=engine_output,
         available=lambda args, engine: engine_available(args, engine) or plugin_missing("identity"),
+        env=engine_env,
     ),
     Contender(
         name="engine+mapping",
@@ -226,17 +237,57 @@ CONTENDERS: list[Contender] = [
         command=lambda ctx: plugin_cmd(ctx, "merchant_mapping", "[transforms.config]\nfee_rate = 0.025\n"),
         output=engine_output,
         available=lambda args, engine: engine_available(args, engine) or plugin_missing("merchant_mapping"),
+        env=engine_env,
     ),
-    # Contender(
-    #     name="duckdb",
-    #     description="DuckDB read_csv -> COPY ... (FORMAT parquet, COMPRESSION zstd)",
-    #     command=lambda ctx: [str(BENCH / ".venv/bin/python"), str(BENCH / "contenders/duckdb_load.py"),
-    #                          str(ctx.input.path), str(ctx.work / "lake")],
-    #     output=lambda ctx: parquet_output(ctx.work / "lake"),
-    #     available=lambda args, engine: None if (BENCH / ".venv/bin/python").exists() else "no bench/.venv",
-    #     rss_goal=False,
-    # ),
+    Contender(
+        name="duckdb",
+        description="DuckDB read_csv (explicit schema) -> COPY ... TO zstd Parquet (bench/peers/duckdb_load.py)",
+        command=lambda ctx: peer_cmd(ctx, "duckdb_load.py"),
+        output=lambda ctx: parquet_output(ctx.work / "lake"),
+        available=lambda args, engine: venv_missing(),
+        rss_goal=False,
+        encodings=("utf-8",),
+    ),
+    Contender(
+        name="polars",
+        description="polars scan_csv (explicit schema) -> sink_parquet zstd (bench/peers/polars_load.py)",
+        command=lambda ctx: peer_cmd(ctx, "polars_load.py"),
+        output=lambda ctx: parquet_output(ctx.work / "lake"),
+        available=lambda args, engine: venv_missing(),
+        rss_goal=False,
+        encodings=("utf-8",),
+    ),
 ]
+
+# ---- peers (DuckDB, polars) -----------------------------------------------------------
+
+VENV = BENCH / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+PEERS = {c.name for c in CONTENDERS if not c.rss_goal}
+
+
+def venv_missing() -> Optional[str]:
+    return None if VENV_PYTHON.exists() else f"no {VENV} (run without --no-venv to make it)"
+
+
+def ensure_venv() -> None:
+    """Make bench/.venv with the pinned peers of bench/requirements.txt, once."""
+    req = BENCH / "requirements.txt"
+    stamp = VENV / ".requirements"
+    if VENV_PYTHON.exists() and stamp.exists() and stamp.read_text() == req.read_text():
+        return
+    print(f"venv: installing {', '.join(l.strip() for l in req.read_text().splitlines() if l.strip() and not l.startswith('#'))} "
+          f"into {VENV.relative_to(REPO)} ...", flush=True)
+    if not VENV_PYTHON.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([str(VENV_PYTHON), "-m", "pip", "install", "--quiet", "-r", str(req)], check=True)
+    stamp.write_text(req.read_text())
+
+
+def peer_cmd(ctx: Ctx, script: str) -> list[str]:
+    (ctx.work / "lake").mkdir()
+    return [str(VENV_PYTHON), str(BENCH / "peers" / script), str(ctx.input.path),
+            str(ctx.work / "lake" / "out.parquet"), str(ctx.threads)]
 
 
 # ---- output checks --------------------------------------------------------------------
@@ -377,7 +428,8 @@ class Run:
     problems: list[str]
 
 
-def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float, Optional[float], Optional[int], int]:
+def timed(argv: list[str], cwd: Path, log: Path, timeout: float,
+          env: Optional[dict[str, str]] = None) -> tuple[float, Optional[float], Optional[int], int]:
     """Run argv; return (wall s, user+sys CPU s, peak RSS KiB, exit code); None = not measured.
 
     The command runs under bench/measure.py, a small separate interpreter that forks it,
@@ -389,7 +441,7 @@ def timed(argv: list[str], cwd: Path, log: Path, timeout: float) -> tuple[float,
     with open(log / "stdout.txt", "wb") as out, open(log / "stderr.txt", "wb") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(launcher + argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                             start_new_session=True)
+                             start_new_session=True, env={**os.environ, **(env or {})})
 
         def kill() -> None:
             try:
@@ -424,9 +476,18 @@ def tail(path: Path, n: int = 15) -> str:
     return "\n".join("    " + l for l in lines[-n:])
 
 
+def pinned(argv: list[str], threads: int) -> list[str]:
+    """argv limited to the first `threads` cores of this process's set (taskset), so that a
+    1-thread run of any tool really has one core, background threads included."""
+    cores = sorted(os.sched_getaffinity(0))
+    if threads >= len(cores):
+        return argv
+    return ["taskset", "--cpu-list", ",".join(str(c) for c in cores[:threads])] + argv
+
+
 def run_once(c: Contender, ctx: Ctx, timeout: float) -> Run:
-    argv = c.command(ctx)
-    wall, cpu, rss, code = timed(argv, ctx.work, ctx.work, timeout)
+    argv = pinned(c.command(ctx), ctx.threads)
+    wall, cpu, rss, code = timed(argv, ctx.work, ctx.work, timeout, c.env(ctx))
     problems: list[str] = []
     out = None
     if code != 0:
@@ -444,7 +505,7 @@ def run_once(c: Contender, ctx: Ctx, timeout: float) -> Run:
 
 # ---- report ---------------------------------------------------------------------------
 
-def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
+def summarize(c: Contender, inp: Input, threads: int, runs: list[Run]) -> dict:
     ok = [r for r in runs if not r.problems]
     walls = [r.wall_s for r in runs]
     med = statistics.median(walls)
@@ -455,6 +516,7 @@ def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
     return {
         "contender": c.name,
         "description": c.description,
+        "threads": threads,
         "encoding": inp.encoding,
         "kind": inp.kind,
         "rows": inp.rows,
@@ -484,39 +546,122 @@ def summarize(c: Contender, inp: Input, runs: list[Run]) -> dict:
     }
 
 
+def same_run(rows: list[dict], contender: str, like: dict, encoding: Optional[str] = None) -> Optional[dict]:
+    """The result of `contender` at the same rows and threads as `like` (and its encoding,
+    unless another is named), when it ran and passed its checks."""
+    enc = encoding or like["encoding"]
+    for r in rows:
+        if (r["contender"] == contender and r["rows"] == like["rows"] and r["threads"] == like["threads"]
+                and r["encoding"] == enc and r["ok"]):
+            return r
+    return None
+
+
+def ratio(r: dict, base: Optional[dict]) -> Optional[float]:
+    """Wall time of r divided by that of base (measured in the same benchmark run)."""
+    if not base or not r["ok"] or not base["median_wall_s"]:
+        return None
+    return r["median_wall_s"] / base["median_wall_s"]
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """÷duckdb and ÷polars: against the peer on the UTF-8 file with the same threads (the
+    peers read UTF-8 only, so an EUC-KR engine run is compared with the peers' UTF-8 run)."""
+    for r in rows:
+        for peer in ("duckdb", "polars"):
+            q = ratio(r, same_run(rows, peer, r, "utf-8"))
+            r[f"vs_{peer}"] = None if q is None else round(q, 3)
+
+
 def fmt_table(rows: list[dict]) -> str:
-    head = ["contender", "encoding", "rows", "input MB", "median wall s", "rows/s", "MB/s",
-            "peak RSS MiB", "output MB", "CPU s", "check"]
+    head = ["contender", "threads", "encoding", "rows", "input MB", "median wall s", "rows/s", "MB/s",
+            "peak RSS MiB", "output MB", "CPU s", "÷duckdb", "÷polars", "check"]
     body = []
+    q = lambda x: "-" if x is None else f"{x:.2f}"
     for r in rows:
         body.append([
-            r["contender"], r["encoding"], f"{r['rows']:,}", f"{r['input_mb']:.2f}",
+            r["contender"], str(r["threads"]), r["encoding"], f"{r['rows']:,}", f"{r['input_mb']:.2f}",
             f"{r['median_wall_s']:.2f}", f"{r['rows_per_s']:,}" if r["rows_per_s"] else "-",
             f"{r['mb_per_s']:.1f}" if r["mb_per_s"] else "-",
             f"{r['peak_rss_mib']:.1f}" if r["peak_rss_mib"] is not None else "-",
             f"{r['output_mb']:.2f}" if r["output_mb"] is not None else "-",
             f"{r['median_cpu_s']:.2f}" if r["median_cpu_s"] is not None else "-",
+            q(r.get("vs_duckdb")), q(r.get("vs_polars")),
             "ok" if r["ok"] else "FAILED",
         ])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    left = {0, 1, 10}
+    left = {0, 2, 13}
     def line(cells):
         return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
 
 
-def rss_verdict(rows: list[dict], goal_mb: float) -> str:
+# The issue's targets, each judged on ratios measured in this run.
+WALL_VS_DUCKDB = {"all": 0.6, 1: 0.7}
+WALL_VS_POLARS = 1.0
+EUC_KR_OVER_UTF8 = 1.20
+PLUGIN_OVER_ENGINE = 1.15
+RSS_FLAT = 0.10
+
+
+def verdict(ok: Optional[bool], text: str) -> str:
+    mark = "n/a " if ok is None else ("MET " if ok else "MISS")
+    return f"  [{mark}] {text}"
+
+
+def targets(rows: list[dict], rss_goal_mb: float, all_threads: int, main_rows: int) -> list[str]:
+    """One line per target of the issue, MET or MISS with the measured figure."""
+    out = []
+    engines = [r for r in rows if r["contender"] == "engine" and r["ok"]]
+    for r in engines:
+        if r["encoding"] != "utf-8":
+            continue
+        t = r["threads"]
+        limit = WALL_VS_DUCKDB["all"] if t == all_threads else WALL_VS_DUCKDB.get(t)
+        if limit is not None and r.get("vs_duckdb") is not None:
+            out.append(verdict(r["vs_duckdb"] <= limit,
+                               f"engine ÷ DuckDB, {t} thread(s), {r['rows']:,} rows: {r['vs_duckdb']:.2f} (≤ {limit})"))
+        if r.get("vs_polars") is not None:
+            out.append(verdict(r["vs_polars"] <= WALL_VS_POLARS,
+                               f"engine ÷ polars, {t} thread(s): {r['vs_polars']:.2f} (goal ≤ {WALL_VS_POLARS})"))
+    for r in engines:
+        if r["encoding"] != "euc-kr":
+            continue
+        q = ratio(r, same_run(rows, "engine", r, "utf-8"))
+        if q is not None:
+            out.append(verdict(q <= EUC_KR_OVER_UTF8,
+                               f"EUC-KR ÷ UTF-8, {r['threads']} thread(s): {q:.2f} (≤ {EUC_KR_OVER_UTF8})"))
+    for r in rows:
+        if r["contender"] == "engine+identity" and r["ok"]:
+            q = ratio(r, same_run(rows, "engine", r))
+            if q is not None:
+                out.append(verdict(q <= PLUGIN_OVER_ENGINE,
+                                   f"identity plugin ÷ no plugin, {r['threads']} thread(s), {r['encoding']}: "
+                                   f"{q:.2f} (≤ {PLUGIN_OVER_ENGINE})"))
     judged = [r for r in rows if r["rss_goal"] and r["peak_rss_bytes"] is not None]
-    if not judged:
-        return f"peak RSS under {goal_mb:g} MB: not judged (no measured engine run)"
-    worst = max(judged, key=lambda r: r["peak_rss_bytes"])
-    b = worst["peak_rss_bytes"]
-    yes = b < goal_mb * 1e6
-    failed = [f"{r['contender']}/{r['encoding']}" for r in judged if not r["ok"]]
-    note = f" (but {', '.join(failed)} FAILED: not a valid measurement)" if failed else ""
-    return (f"peak RSS under {goal_mb:g} MB: {'YES' if yes else 'NO'} — highest "
-            f"{b / 2**20:.1f} MiB ({b / 1e6:.1f} MB) in {worst['contender']}/{worst['encoding']}, "
-            f"limit {goal_mb * 1e6 / 2**20:.1f} MiB{note}")
+    if judged:
+        worst = max(judged, key=lambda r: r["peak_rss_bytes"])
+        b = worst["peak_rss_bytes"]
+        out.append(verdict(b < rss_goal_mb * 1e6,
+                           f"peak RSS under {rss_goal_mb:g} MB: highest {b / 1e6:.1f} MB "
+                           f"({worst['contender']}, {worst['threads']} thread(s), {worst['encoding']}, {worst['rows']:,} rows)"))
+    sizes = sorted({r["rows"] for r in engines})
+    if len(sizes) > 1:
+        rss = {n: max(r["peak_rss_bytes"] for r in engines if r["rows"] == n) for n in sizes}
+        base = rss.get(main_rows) or rss[sizes[-1]]
+        worst = max(abs(v - base) / base for v in rss.values())
+        out.append(verdict(worst <= RSS_FLAT,
+                           "engine peak RSS by rows: " + ", ".join(f"{n:,}: {rss[n] / 1e6:.1f} MB" for n in sizes)
+                           + f" (at most {worst * 100:.0f}% off the {main_rows:,}-row figure; goal ±{RSS_FLAT * 100:.0f}%)"))
+    for r in engines:
+        d = same_run(rows, "duckdb", r, "utf-8")
+        if r["encoding"] == "utf-8" and d and r["output_bytes"] and d["output_bytes"]:
+            out.append(verdict(r["output_bytes"] <= d["output_bytes"],
+                               f"Parquet size, {r['threads']} thread(s): engine {r['output_bytes'] / 1e6:.1f} MB, "
+                               f"DuckDB {d['output_bytes'] / 1e6:.1f} MB"))
+    if any(not r["ok"] for r in rows):
+        out.append("  some runs FAILED: their figures are not valid measurements")
+    return out
 
 
 # ---- main -----------------------------------------------------------------------------
@@ -549,19 +694,37 @@ def resolve_engine(p: str) -> Path:
     return path.resolve() if path.exists() else (path if path.is_absolute() else (Path.cwd() / path))
 
 
+def parse_threads(text: str, cores: int) -> list[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        n = cores if part == "all" else int(part)
+        if n < 1:
+            raise ValueError(part)
+        if n not in out:
+            out.append(min(n, cores))
+    return out
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(
-        description="Time `engine run` loading a generated Toss file into Parquet.",
-        epilog="Example: python3 bench/run.py --rows 2000000 --encoding both --repeat 3")
-    ap.add_argument("--rows", type=int, default=2_000_000, help="rows in the generated file (default 2,000,000)")
-    ap.add_argument("--encoding", choices=["utf-8", "euc-kr", "both"], default="utf-8")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per contender and encoding (median is reported)")
+        description="Time `engine run`, DuckDB and polars loading a generated Toss file into Parquet.",
+        epilog="Example: python3 bench/run.py --encoding both")
+    ap.add_argument("--rows", type=int, default=5_000_000, help="rows in the generated file (default 5,000,000)")
+    ap.add_argument("--encoding", choices=["utf-8", "euc-kr", "both"], default="both")
+    ap.add_argument("--threads", default="all,1",
+                    help="comma-separated thread counts to run every contender with; `all` = every core (default all,1)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per contender, threads and encoding (median is reported)")
     ap.add_argument("--engine", default="target/release/engine", help="engine binary (relative: to the current or repo folder)")
     ap.add_argument("--no-build", action="store_true", help="skip `cargo build --release -p engine`")
+    ap.add_argument("--no-venv", action="store_true", help="do not make bench/.venv (the peers are skipped without it)")
     ap.add_argument("--seed", type=int, default=42, help="generator seed")
     ap.add_argument("--kind", choices=["AUTH", "REV"], default="AUTH", help="file kind to generate")
     ap.add_argument("--contenders", help="comma-separated names (default: every default contender)")
     ap.add_argument("--list", action="store_true", help="list the contenders and exit")
+    ap.add_argument("--scale-rows", default="",
+                    help="also run the engine (all cores, UTF-8) on files of these row counts, e.g. "
+                         "1000000,10000000, to show that its memory does not grow with the file")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before a run is killed")
     ap.add_argument("--rss-goal-mb", type=float, default=RSS_GOAL_MB, help="memory goal in MB (10^6 bytes)")
     ap.add_argument("--settle-secs", type=float, default=5,
@@ -572,10 +735,16 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     if args.list:
         for c in CONTENDERS:
-            print(f"{c.name:14} {'default' if c.default else 'opt-in ':8} {c.description}")
+            print(f"{c.name:16} {'default' if c.default else 'opt-in ':8} {c.description}")
         return 0
     if args.rows < 1 or args.repeat < 1:
         ap.error("--rows and --repeat must be at least 1")
+    cores = len(os.sched_getaffinity(0))
+    try:
+        thread_counts = parse_threads(args.threads, cores)
+        scale_rows = [int(x) for x in args.scale_rows.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--threads takes counts >= 1 or `all`; --scale-rows takes row counts")
     by_name = {c.name: c for c in CONTENDERS}
     if args.contenders:
         names = [n.strip() for n in args.contenders.split(",") if n.strip()]
@@ -595,6 +764,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if r.returncode != 0:
             print(f"build failed (exit {r.returncode})", file=sys.stderr)
             return 1
+    if not args.no_venv and any(c.name in PEERS for c in chosen):
+        ensure_venv()
 
     runnable = []
     for c in chosen:
@@ -612,50 +783,68 @@ def main(argv: Optional[list[str]] = None) -> int:
     results: list[dict] = []
     all_ok = True
     inputs: dict[str, dict] = {}
+
+    def measure(c: Contender, inp: Input, threads: int, repeat: int) -> None:
+        nonlocal all_ok
+        runs: list[Run] = []
+        for i in range(repeat):
+            work = run_root / f"{c.name}-{threads}t-{inp.encoding}-{inp.rows}-{i + 1}"
+            work.mkdir(parents=True)
+            ctx = Ctx(args, engine, inp, work, threads)
+            print(f"run {c.name} {threads}t {inp.encoding} {inp.rows:,} {i + 1}/{repeat} ...", end=" ", flush=True)
+            r = run_once(c, ctx, args.timeout)
+            runs.append(r)
+            rss = "-" if r.peak_rss_kib is None else f"{r.peak_rss_kib / 1024:.1f}"
+            print(f"{'    ' if r.exit_code else ''}{r.wall_s:.2f} s, {rss} MiB"
+                  + ("" if not r.problems else "  PROBLEMS: " + "; ".join(r.problems)), flush=True)
+            if not args.keep and i > 0:
+                shutil.rmtree(runs[i - 1].work, ignore_errors=True)
+        s = summarize(c, inp, threads, runs)
+        all_ok &= s["ok"]
+        results.append(s)
+
     for enc in encodings:
         inp = input_file(args.rows, enc, args.seed, args.kind)
-        inputs[enc] = {"path": str(inp.path), "bytes": inp.bytes, "gen_seconds": inp.gen_seconds}
+        inputs[f"{enc}-{args.rows}"] = {"path": str(inp.path), "bytes": inp.bytes, "gen_seconds": inp.gen_seconds}
         settle(inp.path, args.settle_secs)
-        for c in runnable:
-            runs: list[Run] = []
-            for i in range(args.repeat):
-                work = run_root / f"{c.name}-{enc}-{i + 1}"
-                work.mkdir(parents=True)
-                ctx = Ctx(args, engine, inp, work)
-                print(f"run {c.name} {enc} {i + 1}/{args.repeat} ...", end=" ", flush=True)
-                r = run_once(c, ctx, args.timeout)
-                runs.append(r)
-                rss = "-" if r.peak_rss_kib is None else f"{r.peak_rss_kib / 1024:.1f}"
-                print(f"{'    ' if r.exit_code else ''}{r.wall_s:.2f} s, {rss} MiB"
-                      + ("" if not r.problems else "  PROBLEMS: " + "; ".join(r.problems)), flush=True)
-                if not args.keep and i > 0:
-                    shutil.rmtree(runs[i - 1].work, ignore_errors=True)
-            s = summarize(c, inp, runs)
-            all_ok &= s["ok"]
-            results.append(s)
+        for threads in thread_counts:
+            for c in runnable:
+                if enc in c.encodings:
+                    measure(c, inp, threads, args.repeat)
+    if scale_rows and by_name["engine"] in runnable:
+        for rows in scale_rows:
+            inp = input_file(rows, "utf-8", args.seed, args.kind)
+            inputs[f"utf-8-{rows}"] = {"path": str(inp.path), "bytes": inp.bytes, "gen_seconds": inp.gen_seconds}
+            settle(inp.path, args.settle_secs)
+            measure(by_name["engine"], inp, cores, 1)
 
+    add_ratios(results)
     print()
+    print(f"{cores} cores; ÷duckdb, ÷polars: median wall time over the peer's on the UTF-8 file, same threads")
     print(fmt_table(results))
     for r in results:
         probs = sorted({p for run in r["runs"] for p in run["problems"]})
         if probs:
-            print(f"  {r['contender']}/{r['encoding']} FAILED: " + "; ".join(probs))
+            print(f"  {r['contender']}/{r['threads']}t/{r['encoding']} FAILED: " + "; ".join(probs))
     print()
-    verdict = rss_verdict(results, args.rss_goal_mb)
-    print(verdict)
+    print("targets:")
+    verdicts = targets(results, args.rss_goal_mb, cores, args.rows)
+    print("\n".join(verdicts))
 
     if args.json:
         doc = {
             "when": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "host": {"machine": platform.machine(), "system": platform.platform(), "cpus": os.cpu_count(),
-                     "python": platform.python_version()},
+                     "cores_used": cores, "python": platform.python_version(),
+                     "loadavg_at_end": os.getloadavg()},
             "git": git_rev(),
             "engine": str(engine),
-            "params": {"rows": args.rows, "encodings": encodings, "repeat": args.repeat, "seed": args.seed,
-                       "kind": args.kind, "date": DATE, "mid": MID, "rss_goal_mb": args.rss_goal_mb},
+            "params": {"rows": args.rows, "encodings": encodings, "threads": thread_counts, "repeat": args.repeat,
+                       "seed": args.seed, "kind": args.kind, "date": DATE, "mid": MID,
+                       "rss_goal_mb": args.rss_goal_mb, "scale_rows": scale_rows},
             "inputs": inputs,
             "results": results,
-            "rss_verdict": verdict,
+            "targets": verdicts,
             "ok": all_ok,
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,7 @@ fn default_max_rejects() -> u64 {
     100
 }
 fn default_batch_rows() -> usize {
-    65_536
+    crate::parser::ParserOptions::DEFAULT_BATCH_ROWS
 }
 
 /// The parsers the engine has.
@@ -317,7 +317,7 @@ impl PipelineConfig {
         if self.parser.batch_rows == 0 {
             return Err(Error::config(
                 at("[parser] batch_rows"),
-                "batch_rows must be at least 1 (default 65536)",
+                "batch_rows must be at least 1 (default 32768)",
             ));
         }
         Ok(())
@@ -433,7 +433,7 @@ path = "lake"
         assert_eq!(config.pipeline.name.as_str(), "daily");
         assert_eq!(config.pipeline.state_dir.as_str(), ".engine");
         assert_eq!(config.parser.max_rejects, 100);
-        assert_eq!(config.parser.batch_rows, 65_536);
+        assert_eq!(config.parser.batch_rows, 32_768);
         assert_eq!(config.sinks.len(), 1);
     }
 

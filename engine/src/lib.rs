@@ -20,6 +20,7 @@
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
 //!   re-loads exact.
+//! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the encoding pool.
 //! - [`tls`]: verified TLS for every remote party.
 //! - [`watch`], [`schedule`], [`metrics`]: `engine watch` on Toss's upload times, and its
 //!   Prometheus metrics.
@@ -41,6 +42,7 @@ pub mod sinks;
 pub mod sources;
 pub mod state;
 pub mod summary;
+pub mod threads;
 pub mod tls;
 pub mod transforms;
 pub mod watch;

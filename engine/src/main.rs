@@ -180,6 +180,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(engine::threads::from_env()?)
         .enable_all()
         .build()
         .map_err(|err| Error::io("cannot start the async runtime", err))

@@ -577,6 +577,14 @@ impl ParseJob {
                 decoder.decode(&buffer[..read]);
                 progress.inc(read as u64);
             }
+            if let Some(err) = decoder.take_io_error() {
+                rejects.discard();
+                return Err(Box::new(ParseFailure {
+                    error: Error::io(format!("cannot check {source_file} for duplicates"), err),
+                    stats: decoder.stats().clone(),
+                    rejects: None,
+                }));
+            }
 
             for reject in decoder.take_rejects() {
                 if first_reject.is_none() {

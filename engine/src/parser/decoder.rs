@@ -108,6 +108,14 @@ impl TossDecoder {
         }
     }
 
+    /// The same decoder with room for only `keys` keys in memory, so that tests reach the
+    /// duplicate check's temporary file with a few lines.
+    #[cfg(test)]
+    pub(crate) fn with_recent_keys(mut self, keys: usize) -> Self {
+        self.keys = KeySet::with_capacity(keys);
+        self
+    }
+
     /// Reads all of `chunk`. Complete lines are parsed now; an incomplete last line waits for
     /// the next chunk or [`finish`](Self::finish).
     ///
@@ -186,6 +194,12 @@ impl TossDecoder {
         })
     }
 
+    /// An I/O error of the duplicate-key check's temporary file (see the `dedup` module), taken
+    /// once. After one, a duplicate may have gone unnoticed: the file must not be loaded.
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.keys.take_failure()
+    }
+
     /// Whether [`finish`](Self::finish) has been called.
     pub fn is_finished(&self) -> bool {
         self.finished
@@ -254,13 +268,23 @@ impl TossDecoder {
     ) -> Result<(), String> {
         let ranges = split_fields(line, delimiter)
             .map_err(|found| field_count_reason(line, delimiter, found, unterminated))?;
+        let key_hash = self.keys.prefetch(line, &ranges);
         let origin = self.encoding_origin;
         let texts = self
             .fields
-            .decode(line, &ranges, self.encoding)
+            .decode(line, &ranges, delimiter, self.encoding)
             .map_err(|invalid| invalid_text_reason(invalid, origin))?;
         let record = parse_record(&texts, self.kind)?;
-        match self.keys.check(&record, line_no) {
+        // The hash from the raw bytes is the key's when its text is those very bytes.
+        let key_text = [record.mid, record.paytype, record.transaction, record.oid];
+        let key_from_line = key_text
+            .iter()
+            .zip(&ranges)
+            .all(|(text, &(start, end))| std::ptr::eq(text.as_bytes(), &line[start..end]));
+        match self
+            .keys
+            .check(&record, line_no, key_from_line.then_some(key_hash))
+        {
             Seen::New => {
                 self.columns.push(&record, line_no);
                 self.stats.rows += 1;

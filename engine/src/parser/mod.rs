@@ -6,10 +6,12 @@
 //! [`TossDecoder::next_batch`] hands out Arrow [`RecordBatch`](arrow::record_batch::RecordBatch)es
 //! of [`toss_schema`], and [`TossDecoder::take_rejects`] hands out the lines that could not become
 //! a row, each with its line number, its text and a reason a merchant can act on. Memory is
-//! bounded by the batch size (plus 32 bytes per distinct record key for the duplicate check), not
-//! by the file size.
+//! bounded by the batch size and the duplicate check's fixed budget (its most recent keys in
+//! memory, older ones in a temporary file: see `dedup.rs`), not by the file size.
 //!
-//! The decoder never fails: a line that is wrong is a [`Reject`], and the other lines still load.
+//! The decoder never fails on its input: a line that is wrong is a [`Reject`], and the other
+//! lines still load. (Only the duplicate check's temporary file can fail, which
+//! [`TossDecoder::take_io_error`] reports.)
 //! Nothing is dropped without a trace: every physical line is counted in [`ParseStats`] as a row,
 //! a reject, an exact duplicate or a blank line.
 //!
@@ -249,8 +251,11 @@ pub struct ParserOptions {
 }
 
 impl ParserOptions {
-    /// The default number of rows per batch.
-    pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+    /// The default number of rows per batch. Up to six batches are in flight at once (being
+    /// parsed, queued, transformed, queued for and in the Parquet encoder), so this sets most of
+    /// a load's memory: measured on 5 million rows, 32 768 rows (about 6 MB a batch) loads as
+    /// fast as 65 536 in a fifth less memory, and keeps a pipeline with a plugin under 200 MB.
+    pub const DEFAULT_BATCH_ROWS: usize = 32_768;
 }
 
 impl Default for ParserOptions {

@@ -613,6 +613,46 @@ fn a_rejected_line_does_not_claim_its_key() {
     assert_eq!(out.int64("source_line"), [2]);
 }
 
+#[test]
+fn duplicates_of_keys_written_out_to_disk_are_found_as_in_memory() {
+    // 300 distinct rows, then repeats of early and late ones, exact and conflicting, and a
+    // conflict repeated: with room for 4 keys in memory, the first occurrences of most keys are
+    // in the temporary file (74 runs) by the time they repeat.
+    let mut input = auth_lines(&(1..=300).collect::<Vec<_>>());
+    for n in [1, 150, 299, 2, 300, 1] {
+        input.push_str(&(auth_line(n) + "\n"));
+    }
+    for n in [3, 200, 3] {
+        input.push_str(&(auth_line(n).replace(";N;", ";Y;") + "\n"));
+    }
+    input.push_str(&auth_lines(&[301, 301]));
+    let small = ParserOptions {
+        batch_rows: 64,
+        ..options()
+    };
+    let mut decoder = TossDecoder::new(small, context(RecordKind::Auth)).with_recent_keys(4);
+    decoder.decode(input.as_bytes());
+    decoder.finish();
+    let spilled = Output {
+        batches: std::iter::from_fn(|| decoder.next_batch()).collect(),
+        rejects: decoder.take_rejects(),
+        stats: decoder.stats().clone(),
+        encoding: decoder.detected_encoding(),
+        delimiter: decoder.detected_delimiter(),
+    };
+    assert!(decoder.take_io_error().is_none());
+    let in_memory = run_with(input.as_bytes(), RecordKind::Auth, small);
+    assert_eq!(spilled, in_memory);
+    assert_eq!(spilled.rows(), 301);
+    assert_eq!(spilled.stats.duplicates, 7);
+    assert_eq!(spilled.reject_lines(), [307, 308, 309]);
+    assert_eq!(
+        spilled.rejects[1].reason,
+        "duplicate record key (first seen on line 200); this engine keeps the first"
+    );
+    assert_accounted(&spilled);
+}
+
 // ---- delimiters -------------------------------------------------------------------------------
 
 #[test]
@@ -970,7 +1010,7 @@ fn record_kind_names() {
 #[test]
 fn defaults() {
     let options = ParserOptions::default();
-    assert_eq!(options.batch_rows, 65_536);
+    assert_eq!(options.batch_rows, 32_768);
     assert_eq!(options.delimiter, Delimiter::Auto);
     assert_eq!(options.encoding, Encoding::Auto);
 }
