@@ -25,7 +25,7 @@ pub struct Metrics {
 struct Counters {
     pipeline: String,
     runs: BTreeMap<&'static str, u64>,
-    files: BTreeMap<&'static str, u64>,
+    files: BTreeMap<String, u64>,
     rows: BTreeMap<String, u64>,
     rejected: u64,
     last_run: Option<f64>,
@@ -71,7 +71,7 @@ impl Metrics {
         for file in &summary.files {
             *counters
                 .files
-                .entry(file.outcome.label_lower())
+                .entry(file.outcome.label().to_ascii_lowercase())
                 .or_default() += 1;
             if matches!(file.outcome, FileOutcome::Loaded) {
                 counters.rejected += file.stats.rejected;
@@ -205,17 +205,6 @@ impl Metrics {
             }
         }
         out
-    }
-}
-
-impl FileOutcome {
-    fn label_lower(&self) -> &'static str {
-        match self {
-            FileOutcome::Loaded => "loaded",
-            FileOutcome::Skipped(_) => "skipped",
-            FileOutcome::Deferred(_) => "deferred",
-            FileOutcome::Failed(_) => "failed",
-        }
     }
 }
 
