@@ -1,40 +1,42 @@
 //! The push decoder: bytes in, batches and rejects out.
+//!
+//! Three steps, so that the costly one runs on every core:
+//! 1. *cutting* (here, in input order): bytes are gathered into segments of `batch_rows`
+//!    lines, and the first lines settle the delimiter and encoding;
+//! 2. *parsing* (`segment.rs`, on the parse pool): each segment's lines become one batch of rows,
+//!    their key hashes and its rejects;
+//! 3. *the duplicate check* (here, in line order): each row's key is looked up among all earlier
+//!    ones; a repeat is dropped from its batch and, if its values differ, rejected.
 
 use std::collections::VecDeque;
 use std::mem;
+use std::sync::Arc;
 
+use arrow::array::BooleanArray;
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::Date32Type;
 use arrow::record_batch::RecordBatch;
-use memchr::{memchr, memchr_iter};
+use memchr::{memchr, memchr_iter, memrchr};
 
-use super::columns::{Columns, FileColumns};
+use super::columns::FileColumns;
 use super::dedup::{KeySet, Seen};
-use super::fields::{FIELD_COUNT, FIELD_NAMES, parse_record, split_fields};
-use super::text::{FieldDecoder, InvalidText, TextEncoding, decode_lossy};
-use super::{
-    Delimiter, Encoding, FileContext, ParseStats, ParserOptions, RecordKind, Reject, toss_schema,
-};
+use super::segment::{self, ParsedSegment, Segment, Settled};
+use super::text::{TextEncoding, decode_lossy};
+use super::workers::Workers;
+use super::{Delimiter, Encoding, FileContext, ParseStats, ParserOptions, Reject, toss_schema};
 
 /// The longest line the decoder reads. A Toss record is a few hundred bytes at most; a longer
 /// line means the input is not a Toss file (or has lost its line ends), and is rejected with its
 /// first `MAX_LINE_BYTES` bytes as its text, so that such input can't exhaust memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// The UTF-8 byte-order mark.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// Buffers of checked segments kept for the next ones: reusing them spares the page faults of
+/// fresh memory, and one or two are in use at a time.
+const SPARE_BUFFERS: usize = 2;
 
-/// Rows the first batch's builders are sized for: a day's REV file may have a handful of rows,
-/// and there is no point reserving for 65 536 of them until a file proves to be large.
-const INITIAL_ROWS: usize = 1024;
-
-/// Why the decoder reads the file in the encoding it uses; part of the reason for lines that
-/// are invalid in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EncodingOrigin {
-    Told,
-    ByteOrderMark,
-    FirstNonAscii { line: u64 },
-}
+/// How many rows ahead of the duplicate check their keys' filter blocks are fetched.
+const PREFETCH_ROWS: usize = 8;
 
 /// Streams a Toss file into Arrow record batches of [`toss_schema`] and [`Reject`]s.
 ///
@@ -43,6 +45,13 @@ enum EncodingOrigin {
 /// [`take_rejects`](Self::take_rejects) as you go: the output does not depend on how the input
 /// was cut. Batches and rejects wait inside the decoder until taken, so a caller that keeps
 /// memory bounded feeds modest chunks and drains after each.
+///
+/// # Batches
+/// Every `batch_rows` lines of the file are parsed together, on the parse pool
+/// ([`crate::threads::parse_pool`]) when there is one, and become one batch: `batch_rows` rows,
+/// fewer when some of those lines are rejected, duplicate or blank (or end the file). A batch
+/// and the rejects of its lines are ready once its last line has arrived and it is parsed;
+/// [`finish`](Self::finish) waits for all of them.
 ///
 /// # Lines
 /// Lines end at `\n`; a `\r` before it is dropped. A last line without a line end is a line
@@ -61,51 +70,96 @@ enum EncodingOrigin {
 /// [`next_batch`](Self::next_batch) returns `None` straight away.
 #[derive(Debug)]
 pub struct TossDecoder {
-    kind: RecordKind,
     batch_rows: usize,
-    file: FileColumns,
-    delimiter: Option<u8>,
-    encoding: Option<TextEncoding>,
-    encoding_origin: EncodingOrigin,
-    /// The start of a line whose end has not arrived yet (at most `MAX_LINE_BYTES + 1` bytes).
-    pending: Vec<u8>,
-    line: u64,
+    file: Arc<FileColumns>,
+    /// The delimiter and encoding as settled by the lines cut so far.
+    settled: Settled,
+    /// The segment being gathered.
+    cut: Cut,
+    /// The number of the first line of `cut`.
+    next_line: u64,
+    /// Buffers of segments already checked, for the next ones.
+    spare: Vec<Vec<u8>>,
+    workers: Workers,
     finished: bool,
-    columns: Columns,
     ready: VecDeque<RecordBatch>,
     rejects: Vec<Reject>,
     stats: ParseStats,
     keys: KeySet,
-    fields: FieldDecoder,
+}
+
+/// The lines gathered for the next segment.
+#[derive(Debug, Default)]
+struct Cut {
+    bytes: Vec<u8>,
+    /// Complete lines in `bytes`.
+    lines: usize,
+    /// Where the line that has not ended yet starts in `bytes`.
+    open_line: usize,
+}
+
+impl Cut {
+    /// Appends `bytes`, keeping at most `MAX_LINE_BYTES + 1` bytes of any line that is not
+    /// complete within them (enough to know that it is too long), so that input without line
+    /// ends can't exhaust memory.
+    fn append(&mut self, bytes: &[u8]) {
+        let first_end = memchr(b'\n', bytes);
+        let head = &bytes[..first_end.unwrap_or(bytes.len())];
+        self.append_open(head);
+        let Some(first_end) = first_end else {
+            return;
+        };
+        self.bytes.push(b'\n');
+        let rest = &bytes[first_end + 1..];
+        let whole = memrchr(b'\n', rest).map_or(0, |end| end + 1);
+        self.bytes.extend_from_slice(&rest[..whole]);
+        self.open_line = self.bytes.len();
+        self.append_open(&rest[whole..]);
+    }
+
+    /// Appends bytes of the line that has not ended yet, up to the limit.
+    fn append_open(&mut self, bytes: &[u8]) {
+        let held = self.bytes.len() - self.open_line;
+        let room = (MAX_LINE_BYTES + 1).saturating_sub(held);
+        self.bytes
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
 }
 
 impl TossDecoder {
-    /// A decoder for one file of kind `ctx.record_kind` and business date `ctx.trxdate`.
+    /// A decoder for one file of kind `ctx.record_kind` and business date `ctx.trxdate`,
+    /// parsing on the parse pool.
     pub fn new(options: ParserOptions, ctx: FileContext) -> Self {
-        let batch_rows = options.batch_rows.max(1);
-        let encoding = TextEncoding::told(options.encoding);
         TossDecoder {
-            kind: ctx.record_kind,
-            batch_rows,
-            file: FileColumns {
+            batch_rows: options.batch_rows.max(1),
+            file: Arc::new(FileColumns {
                 schema: toss_schema(),
                 record_kind: ctx.record_kind,
                 trxdate: Date32Type::from_naive_date(ctx.trxdate),
                 source_file: ctx.source_file,
-            },
-            delimiter: options.delimiter.byte(),
-            encoding,
-            encoding_origin: EncodingOrigin::Told,
-            pending: Vec::new(),
-            line: 0,
+            }),
+            settled: Settled::told(
+                options.delimiter.byte(),
+                TextEncoding::told(options.encoding),
+            ),
+            cut: Cut::default(),
+            next_line: 1,
+            spare: Vec::new(),
+            workers: Workers::new(crate::threads::parse_pool()),
             finished: false,
-            columns: Columns::with_capacity(batch_rows.min(INITIAL_ROWS)),
             ready: VecDeque::new(),
             rejects: Vec::new(),
             stats: ParseStats::default(),
             keys: KeySet::default(),
-            fields: FieldDecoder::default(),
         }
+    }
+
+    /// The same decoder parsing on the caller's thread, so that batches are ready as soon as
+    /// their lines are in (as on one core).
+    #[cfg(test)]
+    pub(crate) fn in_series(mut self) -> Self {
+        self.workers = Workers::new(None);
+        self
     }
 
     /// The same decoder with room for only `keys` keys in memory, so that tests reach the
@@ -116,63 +170,63 @@ impl TossDecoder {
         self
     }
 
-    /// Reads all of `chunk`. Complete lines are parsed now; an incomplete last line waits for
-    /// the next chunk or [`finish`](Self::finish).
+    /// Reads all of `chunk`. Every `batch_rows` complete lines go to be parsed; the lines after
+    /// them wait for more input or [`finish`](Self::finish).
     ///
     /// # Panics
     /// If called after [`finish`](Self::finish): the bytes would belong to no line.
     pub fn decode(&mut self, chunk: &[u8]) {
         assert!(!self.finished, "TossDecoder::decode called after finish");
         let mut rest = chunk;
-        if !self.pending.is_empty() {
-            let Some(end) = memchr(b'\n', rest) else {
-                self.buffer(rest);
-                return;
-            };
-            self.buffer(&rest[..end]);
-            let mut line = mem::take(&mut self.pending);
-            self.read_physical_line(&line, false);
-            line.clear();
-            self.pending = line;
-            rest = &rest[end + 1..];
+        while !rest.is_empty() {
+            let wanted = self.batch_rows - self.cut.lines;
+            match nth_line_end(rest, wanted) {
+                Ok(end) => {
+                    self.cut.append(&rest[..=end]);
+                    self.cut.lines += wanted;
+                    rest = &rest[end + 1..];
+                    self.submit_cut(false);
+                }
+                Err(ends) => {
+                    self.cut.append(rest);
+                    self.cut.lines += ends;
+                    break;
+                }
+            }
         }
-        let mut start = 0;
-        for end in memchr_iter(b'\n', rest) {
-            self.read_physical_line(&rest[start..end], false);
-            start = end + 1;
-        }
-        self.buffer(&rest[start..]);
+        self.check_parsed(false);
     }
 
-    /// Marks the end of the input: the last line, if it had no line end, is parsed, and the
-    /// rows not yet in a full batch become the last batch. Calling it again does nothing.
+    /// Marks the end of the input: the last line, if it had no line end, is a line too, and
+    /// every batch is parsed and checked. Calling it again does nothing.
     pub fn finish(&mut self) {
         if self.finished {
             return;
         }
         self.finished = true;
-        let last = mem::take(&mut self.pending);
-        if !last.is_empty() {
-            self.read_physical_line(&last, true);
+        if !self.cut.bytes.is_empty() {
+            let unterminated = self.cut.bytes.len() > self.cut.open_line;
+            self.submit_cut(unterminated);
         }
-        if self.columns.len() > 0 {
-            let batch = self.columns.finish(&self.file);
-            self.ready.push_back(batch);
-        }
+        self.check_parsed(true);
     }
 
-    /// The next batch: one of `batch_rows` rows as soon as that many are parsed; after
-    /// [`finish`](Self::finish), also the shorter remainder. `None` when nothing is ready.
+    /// The next batch, once parsed and checked (see [Batches](Self#batches)). `None` when
+    /// nothing is ready yet.
     pub fn next_batch(&mut self) -> Option<RecordBatch> {
+        if self.ready.is_empty() {
+            self.check_parsed(false);
+        }
         self.ready.pop_front()
     }
 
     /// The lines rejected since the last call, in line order.
     pub fn take_rejects(&mut self) -> Vec<Reject> {
+        self.check_parsed(false);
         mem::take(&mut self.rejects)
     }
 
-    /// What the decoder has seen so far.
+    /// What the decoder has seen so far, up to the last batch checked.
     pub fn stats(&self) -> &ParseStats {
         &self.stats
     }
@@ -180,12 +234,12 @@ impl TossDecoder {
     /// The encoding in use: the one told, or the detected one once a line decided it (`None`
     /// while the file has been all ASCII under [`Encoding::Auto`]).
     pub fn detected_encoding(&self) -> Option<Encoding> {
-        self.encoding.map(Encoding::from)
+        self.settled.encoding.map(Encoding::from)
     }
 
     /// The delimiter in use: the one told, or the detected one after the first non-blank line.
     pub fn detected_delimiter(&self) -> Option<Delimiter> {
-        self.delimiter.map(|d| {
+        self.settled.delimiter.map(|d| {
             if d == b',' {
                 Delimiter::Comma
             } else {
@@ -205,168 +259,125 @@ impl TossDecoder {
         self.finished
     }
 
-    /// Keeps the start of a line that has not ended yet, up to one byte past the limit (enough
-    /// to know that it is too long).
-    fn buffer(&mut self, bytes: &[u8]) {
-        let room = (MAX_LINE_BYTES + 1).saturating_sub(self.pending.len());
-        self.pending
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-
-    /// One line as it was between line ends (possibly truncated to `MAX_LINE_BYTES + 1` bytes
-    /// if it came in pieces). `unterminated`: the last line of the input, with no line end.
-    fn read_physical_line(&mut self, raw: &[u8], unterminated: bool) {
-        self.line += 1;
-        self.stats.lines += 1;
-        let line_no = self.line;
-        let too_long = raw.len() > MAX_LINE_BYTES;
-        let mut line = &raw[..raw.len().min(MAX_LINE_BYTES)];
-        if line_no == 1
-            && let Some(rest) = line.strip_prefix(BOM)
-        {
-            line = rest;
-            if self.encoding.is_none() {
-                self.encoding = Some(TextEncoding::Utf8);
-                self.encoding_origin = EncodingOrigin::ByteOrderMark;
-            }
-        }
-        if too_long {
-            let reason = format!(
-                "line is longer than {MAX_LINE_BYTES} bytes (a Toss record is a few hundred): \
-                 this does not look like a Toss file, or its line ends are missing"
-            );
-            self.reject(line_no, line, reason);
-            return;
-        }
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            self.stats.blank += 1;
-            return;
-        }
-        self.settle_encoding(line, line_no);
-        let delimiter = *self.delimiter.get_or_insert_with(|| detect_delimiter(line));
-        if let Err(reason) = self.read_record(line, line_no, delimiter, unterminated) {
-            self.reject(line_no, line, reason);
-        }
-    }
-
-    /// Under [`Encoding::Auto`], lets the first line with a non-ASCII byte decide.
-    fn settle_encoding(&mut self, line: &[u8], line_no: u64) {
-        if self.encoding.is_none() && !line.is_ascii() {
-            self.encoding = Some(TextEncoding::detect(line));
-            self.encoding_origin = EncodingOrigin::FirstNonAscii { line: line_no };
-        }
-    }
-
-    /// Parses a non-blank line into the current batch, or says why it can't be a row.
-    fn read_record(
-        &mut self,
-        line: &[u8],
-        line_no: u64,
-        delimiter: u8,
-        unterminated: bool,
-    ) -> Result<(), String> {
-        let ranges = split_fields(line, delimiter)
-            .map_err(|found| field_count_reason(line, delimiter, found, unterminated))?;
-        let key_hash = self.keys.prefetch(line, &ranges);
-        let origin = self.encoding_origin;
-        let texts = self
-            .fields
-            .decode(line, &ranges, delimiter, self.encoding)
-            .map_err(|invalid| invalid_text_reason(invalid, origin))?;
-        let record = parse_record(&texts, self.kind)?;
-        // The hash from the raw bytes is the key's when its text is those very bytes.
-        let key_text = [record.mid, record.paytype, record.transaction, record.oid];
-        let key_from_line = key_text
-            .iter()
-            .zip(&ranges)
-            .all(|(text, &(start, end))| std::ptr::eq(text.as_bytes(), &line[start..end]));
-        match self
-            .keys
-            .check(&record, line_no, key_from_line.then_some(key_hash))
-        {
-            Seen::New => {
-                self.columns.push(&record, line_no);
-                self.stats.rows += 1;
-                if self.columns.len() >= self.batch_rows {
-                    let mut full =
-                        mem::replace(&mut self.columns, Columns::with_capacity(self.batch_rows));
-                    self.ready.push_back(full.finish(&self.file));
-                }
-                Ok(())
-            }
-            Seen::ExactDuplicate => {
-                self.stats.duplicates += 1;
-                Ok(())
-            }
-            Seen::Conflict { first_line } => Err(format!(
-                "duplicate record key (first seen on line {first_line}); this engine keeps the first"
-            )),
-        }
-    }
-
-    fn reject(&mut self, line: u64, bytes: &[u8], reason: String) {
-        self.stats.rejected += 1;
-        self.rejects.push(Reject {
-            line,
-            raw: decode_lossy(bytes, self.encoding),
-            reason,
-        });
-    }
-}
-
-/// The delimiter of a file, from its first non-blank line.
-fn detect_delimiter(line: &[u8]) -> u8 {
-    let semicolons = memchr_iter(b';', line).count();
-    let commas = memchr_iter(b',', line).count();
-    let twelve_fields = FIELD_COUNT - 1;
-    if semicolons == twelve_fields {
-        b';'
-    } else if commas == twelve_fields || commas > semicolons {
-        b','
-    } else {
-        b';'
-    }
-}
-
-fn field_count_reason(line: &[u8], delimiter: u8, found: usize, unterminated: bool) -> String {
-    let mut reason = format!(
-        "expected {FIELD_COUNT} fields separated by '{}', found {found}",
-        char::from(delimiter)
-    );
-    let other = if delimiter == b';' { b',' } else { b';' };
-    if unterminated && found < FIELD_COUNT {
-        reason.push_str(
-            "; this last line has no line end, so the file was probably cut off while it was \
-             being written: it loads in full from the next, longer version of the file",
+    /// Sends the gathered lines to be parsed, as a segment. `unterminated`: the last of them is
+    /// the end of the input, without a line end.
+    fn submit_cut(&mut self, unterminated: bool) {
+        let buffer = self.spare.pop().unwrap_or_default();
+        let cut = mem::replace(
+            &mut self.cut,
+            Cut {
+                bytes: buffer,
+                ..Cut::default()
+            },
         );
-    } else if found == 1 && memchr(other, line).is_some() {
-        reason.push_str(&format!(
-            "; the line is separated by '{}': set delimiter = \"{}\" in [parser]",
-            char::from(other),
-            char::from(other)
-        ));
+        let lines = cut.lines + usize::from(unterminated);
+        let mut segment = Segment {
+            bytes: cut.bytes,
+            first_line: self.next_line,
+            lines,
+            unterminated,
+            settled: self.settled,
+        };
+        self.next_line += lines as u64;
+        self.settled.settle(&segment);
+        segment.settled = self.settled;
+        if self.workers.is_full()
+            && let Some(parsed) = self.workers.next(true)
+        {
+            self.check(parsed);
+        }
+        let file = Arc::clone(&self.file);
+        self.workers.submit(move || segment::parse(segment, &file));
     }
-    reason
+
+    /// Checks the segments parsed so far, in order; with `wait`, every segment submitted.
+    fn check_parsed(&mut self, wait: bool) {
+        while let Some(parsed) = self.workers.next(wait) {
+            self.check(parsed);
+        }
+    }
+
+    /// The duplicate check of one parsed segment: rows whose key came earlier in the file are
+    /// dropped from the batch, and rejected when their values differ from the first.
+    fn check(&mut self, parsed: ParsedSegment) {
+        let ParsedSegment {
+            batch,
+            rows,
+            mut rejects,
+            stats,
+            segment,
+        } = parsed;
+        let mut keep: Option<Vec<bool>> = None;
+        let mut conflicts = Vec::new();
+        for (at, row) in rows.iter().enumerate() {
+            if let Some(ahead) = rows.get(at + PREFETCH_ROWS) {
+                self.keys.prefetch(ahead.key);
+            }
+            let seen = self.keys.check_hashed(row.key, row.row_hash, row.line);
+            if seen == Seen::New {
+                if let Some(keep) = &mut keep {
+                    keep.push(true);
+                }
+                continue;
+            }
+            keep.get_or_insert_with(|| vec![true; at]).push(false);
+            match seen {
+                Seen::New => {}
+                Seen::ExactDuplicate => self.stats.duplicates += 1,
+                Seen::Conflict { first_line } => conflicts.push(Reject {
+                    line: row.line,
+                    raw: decode_lossy(
+                        &segment.bytes[row.start..row.end],
+                        segment.settled.encoding_at(row.line),
+                    ),
+                    reason: format!(
+                        "duplicate record key (first seen on line {first_line}); this engine \
+                         keeps the first"
+                    ),
+                }),
+            }
+        }
+        let dropped = keep
+            .as_ref()
+            .map_or(0, |keep| keep.iter().filter(|&&k| !k).count());
+        self.stats.lines += stats.lines;
+        self.stats.blank += stats.blank;
+        self.stats.rows += stats.rows - dropped as u64;
+        self.stats.rejected += stats.rejected + conflicts.len() as u64;
+        if !conflicts.is_empty() {
+            rejects.extend(conflicts);
+            rejects.sort_by_key(|reject| reject.line);
+        }
+        self.rejects.extend(rejects);
+        if let Some(batch) = batch {
+            let batch = match keep {
+                None => batch,
+                Some(keep) => {
+                    let keep = BooleanArray::new(BooleanBuffer::from(keep), None);
+                    filter_record_batch(&batch, &keep)
+                        .expect("the mask has one value per row of the batch")
+                }
+            };
+            if batch.num_rows() > 0 {
+                self.ready.push_back(batch);
+            }
+        }
+        if self.spare.len() < SPARE_BUFFERS {
+            let mut buffer = segment.bytes;
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
 }
 
-fn invalid_text_reason(invalid: InvalidText, origin: EncodingOrigin) -> String {
-    let name = invalid.encoding.name();
-    let why = match origin {
-        EncodingOrigin::Told => format!("the file is read as {name} because [parser] says so"),
-        EncodingOrigin::ByteOrderMark => "the file starts with a UTF-8 byte-order mark".to_owned(),
-        EncodingOrigin::FirstNonAscii { line } => format!(
-            "the file was detected as {name} from line {line}, its first line with non-ASCII text"
-        ),
-    };
-    let other = match invalid.encoding {
-        TextEncoding::Utf8 => "euc-kr",
-        TextEncoding::EucKr => "utf-8",
-    };
-    format!(
-        "invalid {name} bytes in field {} ({}); {why}: if the file is in another encoding, \
-         set encoding = \"{other}\" in [parser]",
-        invalid.field + 1,
-        FIELD_NAMES[invalid.field],
-    )
+/// The position of the `n`th line end in `bytes` (`n` ≥ 1), or how many there are if fewer.
+fn nth_line_end(bytes: &[u8], n: usize) -> Result<usize, usize> {
+    let mut seen = 0;
+    for end in memchr_iter(b'\n', bytes) {
+        seen += 1;
+        if seen == n {
+            return Ok(end);
+        }
+    }
+    Err(seen)
 }

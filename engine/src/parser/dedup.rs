@@ -40,7 +40,7 @@ use std::os::unix::fs::FileExt;
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
-use super::fields::{FieldRanges, Record};
+use super::fields::Record;
 
 /// Separates text values in the hash input; 0xFF never occurs in UTF-8, so no two different
 /// rows hash the same bytes.
@@ -131,8 +131,6 @@ pub(crate) struct KeySet {
     filter: Option<Filter>,
     /// The keys written out, once there are any.
     spilled: Option<Spilled>,
-    /// Hash input, reused across lines.
-    buf: Vec<u8>,
     /// The first I/O error of the temporary file; the caller fails the file with it.
     failure: Option<io::Error>,
 }
@@ -155,15 +153,20 @@ impl KeySet {
             capacity,
             filter: None,
             spilled: None,
-            buf: Vec::new(),
             failure: None,
         }
     }
 
     /// Records `record` (from `line`) if its key is new, and says how it relates to earlier lines.
-    /// `key`: the key's hash when [`KeySet::prefetch`] already computed it from the same text.
-    pub(crate) fn check(&mut self, record: &Record<'_>, line: u64, key: Option<u128>) -> Seen {
-        let (key, row_hash) = self.hashes(record, key);
+    #[cfg(test)]
+    pub(crate) fn check(&mut self, record: &Record<'_>, line: u64) -> Seen {
+        let (key, row_hash) = record_hashes(&mut Vec::new(), record);
+        self.check_hashed(key, row_hash, line)
+    }
+
+    /// Records the row of key hash `key` and row hash `row_hash` (see [`record_hashes`]), read
+    /// from `line`, if its key is new, and says how it relates to earlier lines.
+    pub(crate) fn check_hashed(&mut self, key: u128, row_hash: u64, line: u64) -> Seen {
         let maybe_seen = self
             .filter
             .as_ref()
@@ -195,22 +198,12 @@ impl KeySet {
         Seen::New
     }
 
-    /// Hashes the key made of `line`'s key fields (as `ranges` has them, before any decoding)
-    /// and starts fetching its filter block, so that it is in the cache when
-    /// [`KeySet::check`] asks. Returns the hash, which is the key's whenever decoding leaves
-    /// the key's text as it is; when it does not, the check hashes the decoded key itself.
-    pub(crate) fn prefetch(&mut self, line: &[u8], ranges: &FieldRanges) -> u128 {
-        let buf = &mut self.buf;
-        buf.clear();
-        for &(start, end) in &ranges[..4] {
-            buf.extend_from_slice(&line[start..end]);
-            buf.push(SEPARATOR);
-        }
-        let key = xxh3_128(buf);
+    /// Starts fetching the filter block of `key` into the CPU's caches, so that it is there
+    /// when [`KeySet::check_hashed`] asks for it a few rows later.
+    pub(crate) fn prefetch(&self, key: u128) {
         if let Some(filter) = &self.filter {
             filter.prefetch(fold(key));
         }
-        key
     }
 
     /// The first I/O error met while writing or reading the temporary file, if any. Answers
@@ -291,30 +284,31 @@ impl KeySet {
         );
         self.capacity = usize::MAX;
     }
+}
 
-    /// The key hash and the row hash. The row is hashed as it will be emitted (trimmed, decoded,
-    /// parsed), so `Y` and `y`, or the two date layouts of one instant, are the same row.
-    fn hashes(&mut self, r: &Record<'_>, key: Option<u128>) -> (u128, u64) {
-        let buf = &mut self.buf;
-        buf.clear();
-        for text in [r.mid, r.paytype, r.transaction, r.oid] {
-            buf.extend_from_slice(text.as_bytes());
-            buf.push(SEPARATOR);
-        }
-        let key = key.unwrap_or_else(|| xxh3_128(buf));
-        for text in [r.financecode, r.financename, r.buyerid] {
-            buf.extend_from_slice(text.as_bytes());
-            buf.push(SEPARATOR);
-        }
-        buf.extend_from_slice(&r.amount.to_le_bytes());
-        buf.push(u8::from(r.useescrow));
-        buf.extend_from_slice(&r.occurred_at.to_le_bytes());
-        for text in [r.authnumber, r.status] {
-            buf.extend_from_slice(text.as_bytes());
-            buf.push(SEPARATOR);
-        }
-        (key, xxh3_64(buf))
+/// The key hash and the row hash of a record, computed with `buf` as scratch space. The row is
+/// hashed as it will be emitted (trimmed, decoded, parsed), so `Y` and `y`, or the two date
+/// layouts of one instant, are the same row. Pure, so the parse workers compute it in parallel
+/// and the ordered duplicate check only looks the hashes up.
+pub(crate) fn record_hashes(buf: &mut Vec<u8>, r: &Record<'_>) -> (u128, u64) {
+    buf.clear();
+    for text in [r.mid, r.paytype, r.transaction, r.oid] {
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(SEPARATOR);
     }
+    let key = xxh3_128(buf);
+    for text in [r.financecode, r.financename, r.buyerid] {
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(SEPARATOR);
+    }
+    buf.extend_from_slice(&r.amount.to_le_bytes());
+    buf.push(u8::from(r.useescrow));
+    buf.extend_from_slice(&r.occurred_at.to_le_bytes());
+    for text in [r.authnumber, r.status] {
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(SEPARATOR);
+    }
+    (key, xxh3_64(buf))
 }
 
 /// A split-block Bloom filter, as the Parquet format specifies it: a key sets one bit in each of
@@ -493,14 +487,11 @@ mod tests {
     #[test]
     fn first_wins_and_repeats_are_classified() {
         let mut keys = KeySet::default();
-        assert_eq!(keys.check(&record(1), 3, None), Seen::New);
-        assert_eq!(keys.check(&record(1), 4, None), Seen::ExactDuplicate);
-        assert_eq!(
-            keys.check(&record(2), 9, None),
-            Seen::Conflict { first_line: 3 }
-        );
+        assert_eq!(keys.check(&record(1), 3), Seen::New);
+        assert_eq!(keys.check(&record(1), 4), Seen::ExactDuplicate);
+        assert_eq!(keys.check(&record(2), 9), Seen::Conflict { first_line: 3 });
         // The conflicting row did not replace the first one.
-        assert_eq!(keys.check(&record(1), 10, None), Seen::ExactDuplicate);
+        assert_eq!(keys.check(&record(1), 10), Seen::ExactDuplicate);
     }
 
     #[test]
@@ -511,14 +502,14 @@ mod tests {
             oid: "1",
             ..record(1)
         };
-        assert_eq!(keys.check(&record(1), 1, None), Seen::New);
-        assert_eq!(keys.check(&a, 2, None), Seen::New);
+        assert_eq!(keys.check(&record(1), 1), Seen::New);
+        assert_eq!(keys.check(&a, 2), Seen::New);
         let b = Record {
             financecode: "국민",
             financename: "",
             ..record(1)
         };
-        assert_eq!(keys.check(&b, 3, None), Seen::Conflict { first_line: 1 });
+        assert_eq!(keys.check(&b, 3), Seen::Conflict { first_line: 1 });
     }
 
     /// Distinct transactions `t0`, `t1`, ... with amount `amount`.
@@ -536,22 +527,19 @@ mod tests {
         let texts: Vec<String> = (0..1000).map(|n| format!("t{n}")).collect();
         let mut keys = KeySet::with_capacity(7);
         for n in 0..1000 {
-            assert_eq!(
-                keys.check(&numbered(&texts, n, 1), n as u64 + 1, None),
-                Seen::New
-            );
+            assert_eq!(keys.check(&numbered(&texts, n, 1), n as u64 + 1), Seen::New);
         }
         assert_eq!(keys.spilled.as_ref().map(|s| s.runs.len()), Some(142));
         assert_eq!(keys.recent.len(), 1000 - 142 * 7);
         for n in (0..1000).rev() {
             let line = 2000 + n as u64;
             assert_eq!(
-                keys.check(&numbered(&texts, n, 1), line, None),
+                keys.check(&numbered(&texts, n, 1), line),
                 Seen::ExactDuplicate,
                 "{n}"
             );
             assert_eq!(
-                keys.check(&numbered(&texts, n, 2), line, None),
+                keys.check(&numbered(&texts, n, 2), line),
                 Seen::Conflict {
                     first_line: n as u64 + 1
                 },
@@ -574,25 +562,19 @@ mod tests {
         let texts: Vec<String> = (0..10_001).map(|n| format!("t{n}")).collect();
         let mut keys = KeySet::with_capacity(10_000);
         for n in 0..10_000 {
-            assert_eq!(
-                keys.check(&numbered(&texts, n, 5), n as u64 + 1, None),
-                Seen::New
-            );
+            assert_eq!(keys.check(&numbered(&texts, n, 5), n as u64 + 1), Seen::New);
         }
         assert_eq!(keys.spilled.as_ref().map(|s| s.runs.len()), Some(1));
         assert!(keys.recent.is_empty());
         for n in (0..10_000).step_by(7) {
             assert_eq!(
-                keys.check(&numbered(&texts, n, 6), 1, None),
+                keys.check(&numbered(&texts, n, 6), 1),
                 Seen::Conflict {
                     first_line: n as u64 + 1
                 }
             );
         }
-        assert_eq!(
-            keys.check(&numbered(&texts, 10_000, 5), 20_000, None),
-            Seen::New
-        );
+        assert_eq!(keys.check(&numbered(&texts, 10_000, 5), 20_000), Seen::New);
     }
 
     #[test]
@@ -603,10 +585,7 @@ mod tests {
         let texts: Vec<String> = (0..n).map(|n| format!("t{n}")).collect();
         let mut keys = KeySet::with_capacity(2 * n);
         for i in 0..n {
-            assert_eq!(
-                keys.check(&numbered(&texts, i, 1), i as u64 + 1, None),
-                Seen::New
-            );
+            assert_eq!(keys.check(&numbered(&texts, i, 1), i as u64 + 1), Seen::New);
         }
         assert!(keys.filter.is_some());
         assert_eq!(keys.indexed, UNFILTERED_KEYS);
@@ -616,7 +595,7 @@ mod tests {
             .enumerate()
         {
             assert_eq!(
-                keys.check(&numbered(&texts, i, 2), 1, None),
+                keys.check(&numbered(&texts, i, 2), 1),
                 Seen::Conflict {
                     first_line: i as u64 + 1
                 },

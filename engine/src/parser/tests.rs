@@ -99,9 +99,20 @@ fn options() -> ParserOptions {
     ParserOptions::default()
 }
 
-/// Feeds `input` in chunks of `chunk` bytes, draining after each, then finishes.
+/// Feeds `input` in chunks of `chunk` bytes, draining after each, then finishes; parsing on the
+/// caller's thread, and again on the parse pool, which must give the very same output.
 fn run_chunked(input: &[u8], kind: RecordKind, options: ParserOptions, chunk: usize) -> Output {
-    let mut decoder = TossDecoder::new(options, context(kind));
+    let in_series = feed(
+        TossDecoder::new(options, context(kind)).in_series(),
+        input,
+        chunk,
+    );
+    let on_pool = feed(TossDecoder::new(options, context(kind)), input, chunk);
+    assert_eq!(on_pool, in_series, "parallel and serial parsing differ");
+    in_series
+}
+
+fn feed(mut decoder: TossDecoder, input: &[u8], chunk: usize) -> Output {
     let mut batches = Vec::new();
     let mut rejects = Vec::new();
     for piece in input.chunks(chunk.max(1)) {
@@ -733,7 +744,12 @@ fn a_told_delimiter_is_used_as_is() {
 
 #[test]
 fn encoding_stays_undecided_while_ascii() {
-    let mut decoder = TossDecoder::new(options(), context(RecordKind::Auth));
+    // Lines settle the encoding as their batch is cut: here, every line.
+    let single = ParserOptions {
+        batch_rows: 1,
+        ..options()
+    };
+    let mut decoder = TossDecoder::new(single, context(RecordKind::Auth));
     decoder.decode(b"a;SC0010;t1;o;;;;1;N;20070706235927;1;10\n");
     assert_eq!(decoder.detected_encoding(), None);
     decoder.decode(auth_line(2).as_bytes());
@@ -828,7 +844,9 @@ fn output_does_not_depend_on_chunking() {
     };
     let whole = run_with(&input, RecordKind::Auth, small);
     assert_eq!(whole.rows(), 7);
-    assert_eq!(whole.batch_sizes(), [2, 2, 2, 1]);
+    // Each pair of lines is one batch: lines 3-4 are blank, 6 an exact duplicate, 8 and 9
+    // rejected.
+    assert_eq!(whole.batch_sizes(), [2, 1, 1, 1, 2]);
     assert_eq!(whole.reject_lines(), [8, 9]);
     assert_eq!(whole.stats.duplicates, 1);
     assert_eq!(whole.stats.blank, 2);
@@ -871,7 +889,7 @@ fn batch_rows_splits_rows_and_full_batches_come_before_finish() {
         batch_rows: 2,
         ..options()
     };
-    let mut decoder = TossDecoder::new(options, context(RecordKind::Auth));
+    let mut decoder = TossDecoder::new(options, context(RecordKind::Auth)).in_series();
     decoder.decode(input.as_bytes());
     let first = decoder.next_batch().expect("a full batch");
     let second = decoder.next_batch().expect("a second full batch");
@@ -914,7 +932,11 @@ fn batch_rows_zero_means_one() {
 #[test]
 fn rejects_are_drained_in_line_order() {
     let input = "x\ny\n".to_owned() + &auth_line(1) + "\nz\n";
-    let mut decoder = TossDecoder::new(options(), context(RecordKind::Auth));
+    let pairs = ParserOptions {
+        batch_rows: 2,
+        ..options()
+    };
+    let mut decoder = TossDecoder::new(pairs, context(RecordKind::Auth)).in_series();
     decoder.decode(input.as_bytes());
     let first: Vec<u64> = decoder.take_rejects().iter().map(|r| r.line).collect();
     assert_eq!(first, [1, 2, 4]);

@@ -85,7 +85,7 @@ const HIGH_CARDINALITY: [(&str, Encoding); 6] = [
 /// Columns whose values are random, so that no row group's minimum and maximum could ever let a
 /// reader skip it: their statistics would cost two comparisons a value (a tenth of the
 /// encoder's time in the profile) for nothing.
-const UNORDERED: [&str; 2] = ["buyerid", "authnumber"];
+const UNORDERED: [&str; 3] = ["buyerid", "authnumber", "source_file"];
 
 impl BuildSink for ParquetSinkConfig {
     fn build(&self, name: String, _context: &SinkContext) -> Result<Box<dyn Sink>> {
