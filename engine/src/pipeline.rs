@@ -302,27 +302,34 @@ impl Pipeline {
                 }
                 next = batches_in.recv() => next,
             };
-            let Some(mut batch) = next else {
+            let Some(batch) = next else {
                 break 'batches;
             };
-            batch_number += 1;
-            for transform in &mut self.transforms {
-                match tokio::task::block_in_place(|| transform.transform(batch)) {
-                    Ok(next) => batch = next,
-                    Err(plugin_failure) => {
-                        failure = Some(Error::Plugin {
-                            plugin: transform.name().to_owned(),
-                            context: format!("failed on {}, batch {batch_number}", file.name),
-                            message: plugin_failure.0,
-                        });
-                        break 'batches;
+            let pieces = if self.transforms.is_empty() {
+                vec![batch]
+            } else {
+                slices(&batch, PLUGIN_CALL_ROWS)
+            };
+            for mut piece in pieces {
+                batch_number += 1;
+                for transform in &mut self.transforms {
+                    match tokio::task::block_in_place(|| transform.transform(piece)) {
+                        Ok(next) => piece = next,
+                        Err(plugin_failure) => {
+                            failure = Some(Error::Plugin {
+                                plugin: transform.name().to_owned(),
+                                context: format!("failed on {}, batch {batch_number}", file.name),
+                                message: plugin_failure.0,
+                            });
+                            break 'batches;
+                        }
                     }
                 }
-            }
-            for writer in &mut writers {
-                if let Err(err) = writer.write(&batch).await {
-                    failure = Some(err);
-                    break 'batches;
+                for writer in &mut writers {
+                    if let Err(err) = writer.write(&piece).await {
+                        failure = Some(err);
+                        break 'batches;
+                    }
                 }
             }
         }
@@ -508,6 +515,23 @@ fn file_progress(file: &SourceFile) -> ProgressBar {
     bar
 }
 
+/// Rows a plugin gets per call. A plugin's WebAssembly memory grows to hold its largest call
+/// (the batch in, the plugin's own copy of it, the batch out) and never shrinks, so calls smaller
+/// than the parser's batches keep a plugin pipeline's memory near the engine's own.
+const PLUGIN_CALL_ROWS: usize = 4096;
+
+/// `batch` as consecutive slices of at most `rows` rows (no data is copied).
+fn slices(batch: &RecordBatch, rows: usize) -> Vec<RecordBatch> {
+    let total = batch.num_rows();
+    if total <= rows {
+        return vec![batch.clone()];
+    }
+    (0..total)
+        .step_by(rows)
+        .map(|start| batch.slice(start, rows.min(total - start)))
+        .collect()
+}
+
 /// Everything the parsing thread needs; it owns the rejects file while it runs.
 struct ParseJob {
     reader: Box<dyn Read + Send>,
@@ -640,5 +664,26 @@ impl ParseJob {
                 .detected_encoding()
                 .map(|encoding| encoding.as_str()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array};
+    use std::sync::Arc;
+
+    #[test]
+    fn plugin_slices_cover_the_batch_in_order() {
+        let values = Int64Array::from_iter_values(0..20_000);
+        let batch = RecordBatch::try_from_iter([("n", Arc::new(values) as _)]).unwrap();
+        let pieces = slices(&batch, 8192);
+        let sizes: Vec<usize> = pieces.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [8192, 8192, 3616]);
+        let joined = arrow::compute::concat_batches(&batch.schema(), &pieces).unwrap();
+        assert_eq!(joined, batch);
+        let small = slices(&batch.slice(0, 10), 8192);
+        assert_eq!(small.len(), 1);
+        assert_eq!(small[0].column(0).len(), 10);
     }
 }

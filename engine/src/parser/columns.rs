@@ -1,11 +1,12 @@
 //! The Arrow builders of one batch.
 //!
 //! Values go from the parsed line straight into the builders. The three columns that are the
-//! same for every row of a file (record_kind, trxdate, source_file) are not built per row but
-//! filled in when the batch is finished.
+//! same for every row of a file (record_kind, trxdate, source_file) are not built per row: they
+//! are built once per file, as long as a whole batch, and every batch holds a slice of them
+//! (they were a sixth of a batch's memory, built anew for each).
 
 use std::iter::repeat_n;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Date32Array, Int64Builder, StringArray, StringBuilder,
@@ -18,13 +19,68 @@ use super::fields::Record;
 use super::{KOREA_TIME_ZONE, RecordKind};
 
 /// What every row of the file shares.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct FileColumns {
     pub schema: SchemaRef,
     pub record_kind: RecordKind,
     /// Days since 1970-01-01.
     pub trxdate: i32,
     pub source_file: String,
+    /// The most rows a batch of this file holds.
+    pub batch_rows: usize,
+    /// record_kind, trxdate and source_file for `batch_rows` rows, once a full batch needed them.
+    shared: OnceLock<[ArrayRef; 3]>,
+}
+
+impl FileColumns {
+    pub(crate) fn new(
+        schema: SchemaRef,
+        record_kind: RecordKind,
+        trxdate: i32,
+        source_file: String,
+        batch_rows: usize,
+    ) -> Self {
+        FileColumns {
+            schema,
+            record_kind,
+            trxdate,
+            source_file,
+            batch_rows,
+            shared: OnceLock::new(),
+        }
+    }
+
+    /// record_kind, trxdate and source_file for `rows` rows: slices of the shared columns, or,
+    /// for a batch shorter than a full one while those do not exist yet (a small file's only
+    /// batch, say), columns of its own.
+    fn constant_columns(&self, rows: usize) -> [ArrayRef; 3] {
+        let shared = if rows < self.batch_rows {
+            self.shared.get()
+        } else {
+            Some(
+                self.shared
+                    .get_or_init(|| self.build_constant_columns(self.batch_rows)),
+            )
+        };
+        match shared {
+            Some(shared) if rows <= self.batch_rows => shared.clone().map(|c| c.slice(0, rows)),
+            _ => self.build_constant_columns(rows),
+        }
+    }
+
+    fn build_constant_columns(&self, rows: usize) -> [ArrayRef; 3] {
+        [
+            Arc::new(StringArray::from_iter_values(repeat_n(
+                self.record_kind.as_str(),
+                rows,
+            ))),
+            Arc::new(Date32Array::from_value(self.trxdate, rows)),
+            Arc::new(StringArray::from_iter_values(repeat_n(
+                self.source_file.as_str(),
+                rows,
+            ))),
+        ]
+    }
 }
 
 /// Builders for the per-row columns of [`super::toss_schema`].
@@ -96,13 +152,10 @@ impl Columns {
 
     /// The rows appended so far as a batch; the builders start over empty.
     pub(crate) fn finish(&mut self, file: &FileColumns) -> RecordBatch {
-        let rows = self.len();
+        let [record_kind, trxdate, source_file] = file.constant_columns(self.len());
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(repeat_n(
-                file.record_kind.as_str(),
-                rows,
-            ))),
-            Arc::new(Date32Array::from_value(file.trxdate, rows)),
+            record_kind,
+            trxdate,
             Arc::new(self.mid.finish()),
             Arc::new(self.paytype.finish()),
             Arc::new(self.transaction.finish()),
@@ -115,10 +168,7 @@ impl Columns {
             Arc::new(self.occurred_at.finish()),
             Arc::new(self.authnumber.finish()),
             Arc::new(self.status.finish()),
-            Arc::new(StringArray::from_iter_values(repeat_n(
-                file.source_file.as_str(),
-                rows,
-            ))),
+            source_file,
             Arc::new(self.source_line.finish()),
         ];
         RecordBatch::try_new(Arc::clone(&file.schema), columns)

@@ -130,14 +130,16 @@ impl TossDecoder {
     /// A decoder for one file of kind `ctx.record_kind` and business date `ctx.trxdate`,
     /// parsing on the parse pool.
     pub fn new(options: ParserOptions, ctx: FileContext) -> Self {
+        let batch_rows = options.batch_rows.max(1);
         TossDecoder {
-            batch_rows: options.batch_rows.max(1),
-            file: Arc::new(FileColumns {
-                schema: toss_schema(),
-                record_kind: ctx.record_kind,
-                trxdate: Date32Type::from_naive_date(ctx.trxdate),
-                source_file: ctx.source_file,
-            }),
+            batch_rows,
+            file: Arc::new(FileColumns::new(
+                toss_schema(),
+                ctx.record_kind,
+                Date32Type::from_naive_date(ctx.trxdate),
+                ctx.source_file,
+                batch_rows,
+            )),
             settled: Settled::told(
                 options.delimiter.byte(),
                 TextEncoding::told(options.encoding),
