@@ -517,7 +517,9 @@ fn file_progress(file: &SourceFile) -> ProgressBar {
 
 /// Rows a plugin gets per call. A plugin's WebAssembly memory grows to hold its largest call
 /// (the batch in, the plugin's own copy of it, the batch out) and never shrinks, so calls smaller
-/// than the parser's batches keep a plugin pipeline's memory near the engine's own.
+/// than the parser's batches keep a plugin pipeline's memory near the engine's own. Measured with
+/// `merchant-mapping` on 5 million rows and 2 cores: peak RSS 288 MiB at 32 768 rows a call,
+/// 223 at 16 384, 200 at 8 192 and 179 at 4 096, with no difference in time beyond the noise.
 const PLUGIN_CALL_ROWS: usize = 4096;
 
 /// `batch` as consecutive slices of at most `rows` rows (no data is copied).
