@@ -117,6 +117,7 @@ fn parse_delimiter(text: &str) -> std::result::Result<Delimiter, String> {
 }
 
 fn main() -> ExitCode {
+    engine::threads::bound_allocator_heaps();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let outcome = match cli.command {
