@@ -19,9 +19,9 @@
 //!   fixed size ([`FILTER_BYTES`]): the split-block filter of the Parquet format, one 32-byte
 //!   block per key. A key the filter has never seen is new: one memory access decides the
 //!   common case, with no table lookup at all. That access still misses the CPU's caches (the
-//!   profile showed it as a sixth of the parse thread), so the decoder asks for the block
-//!   ([`KeySet::prefetch`]) as soon as a line is split, and reads and parses the rest of the
-//!   line while it arrives. (The `parquet` crate's filter is the same algorithm, but does not
+//!   profile showed it as a sixth of the parse thread), so the ordered check asks for the block
+//!   ([`KeySet::prefetch`]) a few rows before it looks the key up, and checks those rows while
+//!   it arrives. (The `parquet` crate's filter is the same algorithm, but does not
 //!   say where a key's block is, so it can't be prefetched: hence the few lines below.);
 //! - only when the filter says a key may have been seen are the recent keys (through a hash
 //!   index, built as it is needed) and then the runs searched. Each run keeps the first key of
