@@ -121,32 +121,22 @@ impl Metrics {
             "engine_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        family(
+        outcome_counter(
             &mut out,
+            &pipeline,
             "engine_runs_total",
-            "counter",
             "Runs (watch cycles) by outcome: succeeded, failed, interrupted.",
+            &["succeeded", "failed", "interrupted"],
+            |outcome| counters.runs.get(outcome).copied(),
         );
-        for outcome in ["succeeded", "failed", "interrupted"] {
-            let count = counters.runs.get(outcome).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "engine_runs_total{{pipeline=\"{pipeline}\",outcome=\"{outcome}\"}} {count}"
-            );
-        }
-        family(
+        outcome_counter(
             &mut out,
+            &pipeline,
             "engine_files_total",
-            "counter",
             "Source files by outcome: loaded, skipped, deferred, failed.",
+            &["loaded", "skipped", "deferred", "failed"],
+            |outcome| counters.files.get(outcome).copied(),
         );
-        for outcome in ["loaded", "skipped", "deferred", "failed"] {
-            let count = counters.files.get(outcome).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "engine_files_total{{pipeline=\"{pipeline}\",outcome=\"{outcome}\"}} {count}"
-            );
-        }
         family(
             &mut out,
             "engine_rows_written_total",
@@ -205,6 +195,25 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// A counter family with one series per outcome, zero for the outcomes not seen yet.
+fn outcome_counter(
+    out: &mut String,
+    pipeline: &str,
+    name: &str,
+    help: &str,
+    outcomes: &[&str],
+    count: impl Fn(&str) -> Option<u64>,
+) {
+    family(out, name, "counter", help);
+    for outcome in outcomes {
+        let count = count(outcome).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "{name}{{pipeline=\"{pipeline}\",outcome=\"{outcome}\"}} {count}"
+        );
     }
 }
 
