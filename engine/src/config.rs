@@ -9,13 +9,15 @@
 
 use crate::dates::DatesSpec;
 use crate::error::{Error, Result};
-use crate::parser::{Delimiter, Encoding, RecordKind};
+use crate::parser::ParserConfig;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
-use serde::{Deserialize, Deserializer};
-use std::fmt;
-use std::path::{Path, PathBuf};
+use serde::Deserialize;
+use std::path::Path;
+
+pub use crate::env::{EnvString, Secret, deserialize_kinds};
+use crate::env::MISSING_VAR;
 
 /// A whole pipeline file.
 #[derive(Debug, Deserialize)]
@@ -64,203 +66,6 @@ fn default_state_dir() -> EnvString {
     EnvString(".engine".to_owned())
 }
 
-/// `[parser]`: how the Toss records are read.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ParserConfig {
-    /// Only `"toss"` exists.
-    #[serde(rename = "type", default)]
-    pub kind: ParserKind,
-    #[serde(default = "default_delimiter")]
-    pub delimiter: Delimiter,
-    #[serde(default = "default_encoding")]
-    pub encoding: Encoding,
-    /// More rejected lines than this in one file fails that file's load.
-    #[serde(default = "default_max_rejects")]
-    pub max_rejects: u64,
-    /// Rows per Arrow record batch.
-    #[serde(default = "default_batch_rows")]
-    pub batch_rows: usize,
-}
-
-impl Default for ParserConfig {
-    fn default() -> Self {
-        ParserConfig {
-            kind: ParserKind::Toss,
-            delimiter: default_delimiter(),
-            encoding: default_encoding(),
-            max_rejects: default_max_rejects(),
-            batch_rows: default_batch_rows(),
-        }
-    }
-}
-
-fn default_delimiter() -> Delimiter {
-    Delimiter::Auto
-}
-fn default_encoding() -> Encoding {
-    Encoding::Auto
-}
-fn default_max_rejects() -> u64 {
-    100
-}
-fn default_batch_rows() -> usize {
-    crate::parser::ParserOptions::DEFAULT_BATCH_ROWS
-}
-
-/// The parsers the engine has.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ParserKind {
-    #[default]
-    Toss,
-}
-
-/// A string from the pipeline file with `${NAME}` replaced by the environment variable NAME.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EnvString(String);
-
-impl EnvString {
-    /// A value written in code (a default), not read from a file.
-    pub fn from_literal(text: &str) -> Self {
-        EnvString(text.to_owned())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn to_path(&self) -> PathBuf {
-        PathBuf::from(&self.0)
-    }
-}
-
-impl fmt::Debug for EnvString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl std::ops::Deref for EnvString {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-thread_local! {
-    /// Set while a pipeline file is read only to find its state (`engine status`): a missing
-    /// variable then reads as empty, so looking at a pipeline needs none of its secrets.
-    static MISSING_ENV_IS_EMPTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-impl<'de> Deserialize<'de> for EnvString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        let lenient = MISSING_ENV_IS_EMPTY.with(std::cell::Cell::get);
-        expand_env(&raw, |name| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| lenient.then(String::new))
-        })
-        .map(EnvString)
-        .map_err(serde::de::Error::custom)
-    }
-}
-
-const MISSING_VAR: &str = "environment variable `";
-
-/// Replaces every `${NAME}` in `text` by the environment variable NAME.
-pub(crate) fn expand_env_in(text: &str) -> Result<String, String> {
-    expand_env(text, |name| std::env::var(name).ok())
-}
-
-/// Replaces every `${NAME}` in `text` by `lookup(NAME)`, and `${NAME:-fallback}` by the
-/// fallback when NAME is unset or empty. A `$` not followed by `{` is kept.
-fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(format!(
-                "unclosed `${{` in {text:?}; write `${{NAME}}` to use the environment variable NAME"
-            ));
-        };
-        let reference = &after[..end];
-        let (name, fallback) = match reference.split_once(":-") {
-            Some((name, fallback)) => (name, Some(fallback)),
-            None => (reference, None),
-        };
-        let valid = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !name.starts_with(|c: char| c.is_ascii_digit());
-        if !valid {
-            return Err(format!(
-                "`${{{reference}}}` is not a valid environment variable reference \
-                 (`${{NAME}}` or `${{NAME:-fallback}}`, NAME of letters, digits and _)"
-            ));
-        }
-        match (
-            lookup(name).filter(|value| !value.is_empty() || fallback.is_none()),
-            fallback,
-        ) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(fallback)) => out.push_str(fallback),
-            (None, None) => {
-                return Err(format!(
-                    "{MISSING_VAR}{name}` is not set; set it before running (export {name}=…) \
-                     or remove `${{{name}}}` from the file"
-                ));
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// A secret from the pipeline file (a password, the mertkey): usable through
-/// [`Secret::expose`], never printed — its `Debug` is `***`.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(EnvString);
-
-impl Secret {
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// Deserializes a list of record kinds written as `"AUTH"` / `"REV"`.
-pub fn deserialize_kinds<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Vec<RecordKind>>, D::Error> {
-    let names: Option<Vec<String>> = Option::deserialize(deserializer)?;
-    names
-        .map(|names| {
-            names
-                .iter()
-                .map(|name| {
-                    name.parse::<RecordKind>().map_err(|_| {
-                        serde::de::Error::custom(format!(
-                            "unknown kind {name:?} in `kinds`; allowed: \"AUTH\", \"REV\""
-                        ))
-                    })
-                })
-                .collect()
-        })
-        .transpose()
-}
-
 impl PipelineConfig {
     /// Reads and checks a pipeline file.
     pub fn load(path: &Path) -> Result<Self> {
@@ -276,10 +81,7 @@ impl PipelineConfig {
     /// Reads a pipeline file to look at its state, not to run it: environment variables it
     /// names may be unset (they read as empty), so no secret is needed.
     pub fn load_for_status(path: &Path) -> Result<Self> {
-        MISSING_ENV_IS_EMPTY.with(|flag| flag.set(true));
-        let loaded = Self::load(path);
-        MISSING_ENV_IS_EMPTY.with(|flag| flag.set(false));
-        loaded
+        crate::env::with_missing_as_empty(|| Self::load(path))
     }
 
     /// Parses pipeline text; `path` is only used in messages.
@@ -314,13 +116,7 @@ impl PipelineConfig {
                 "the pipeline has no sink; add at least one [[sinks]] table (e.g. type = \"parquet\")",
             ));
         }
-        if self.parser.batch_rows == 0 {
-            return Err(Error::config(
-                at("[parser] batch_rows"),
-                "batch_rows must be at least 1 (default 32768)",
-            ));
-        }
-        Ok(())
+        self.parser.format().check(&at)
     }
 }
 
@@ -382,37 +178,6 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
-    fn lookup(name: &str) -> Option<String> {
-        (name == "HOME_DIR").then(|| "/home/toss".to_owned())
-    }
-
-    #[test]
-    fn expands_variables_anywhere_in_a_string() {
-        assert_eq!(
-            expand_env("${HOME_DIR}/lake/${HOME_DIR}", lookup).unwrap(),
-            "/home/toss/lake//home/toss"
-        );
-        assert_eq!(expand_env("price $5", lookup).unwrap(), "price $5");
-    }
-
-    #[test]
-    fn a_fallback_stands_in_for_an_unset_variable() {
-        assert_eq!(expand_env("${NOPE:-demo}", lookup).unwrap(), "demo");
-        assert_eq!(
-            expand_env("${HOME_DIR:-demo}", lookup).unwrap(),
-            "/home/toss"
-        );
-        assert_eq!(expand_env("${NOPE:-}", lookup).unwrap(), "");
-    }
-
-    #[test]
-    fn a_missing_variable_is_named() {
-        let err = expand_env("${NOPE}", lookup).unwrap_err();
-        assert!(err.contains("`NOPE` is not set"), "{err}");
-        assert!(expand_env("${bad-name}", lookup).is_err());
-        assert!(expand_env("${UNCLOSED", lookup).is_err());
-    }
-
     const VALID: &str = r#"
 [pipeline]
 name = "daily"
@@ -432,8 +197,7 @@ path = "lake"
         let config = PipelineConfig::parse(VALID, Path::new("p.toml")).unwrap();
         assert_eq!(config.pipeline.name.as_str(), "daily");
         assert_eq!(config.pipeline.state_dir.as_str(), ".engine");
-        assert_eq!(config.parser.max_rejects, 100);
-        assert_eq!(config.parser.batch_rows, 32_768);
+        assert_eq!(config.parser.format().max_rejects(), 100);
         assert_eq!(config.sinks.len(), 1);
     }
 

@@ -104,7 +104,7 @@ impl Error {
         }
     }
 
-    /// The process exit code the spec assigns to this error: 2 for bad usage or a bad pipeline
+    /// The process exit code of this error: 2 for bad usage or a bad pipeline
     /// file, 1 for a run that failed.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -1,36 +1,58 @@
 //! The engine: loads Toss Payments transaction files (approvals `AUTH`, cancels `REV`) into
 //! a merchant's own systems, over Arrow record batches.
 //!
-//! A run is: a [`sources::Source`] lists the day's files, the [`parser`] turns each into
-//! record batches and rejected lines, [`transforms`] reshape the batches, and every
-//! [`sinks::Sink`] receives them; the [`state`] store remembers which version of each file every
-//! sink holds, so reruns and newer versions load each record exactly once.
+//! A run is: a [`sources::Source`] lists the load units of the selected days (a Toss file each),
+//! the [`parser`] turns each into record batches and rejected lines, [`transforms`] reshape the
+//! batches, and every [`sinks::Sink`] receives them; the [`state`] store remembers which version
+//! of each unit every sink holds, so reruns and newer versions load each record exactly once.
 //!
-//! # Layout
-//! - [`config`]: the pipeline file, its keys and its error messages.
-//! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
-//! - [`sources`]: where files come from (`dir`), one file per source type.
-//! - [`parser`]: the Toss record format, as a push decoder from bytes to Arrow batches.
-//! - [`transforms`]: the step where merchants' own mappings run, as sandboxed WebAssembly
-//!   plugins (`wasm`).
-//! - [`sinks`]: where records go (`parquet`, `webhook`), one file per sink type.
-//! - [`rejects`]: the JSON Lines file of lines that could not become rows.
-//! - [`retry`]: the backoff every remote party is retried with.
+//! # Layers
+//! Each module imports only from its own layer or the ones below it, never from above, and no
+//! two modules import each other (`shared/tools/modcycles.py engine/src` checks the cycles):
+//!
+//! ```text
+//! CLI            main.rs: one command per function, errors become messages and exit codes
+//!   ↑
+//! orchestration  config (the pipeline file) · pipeline (a run) · watch · schedule · metrics
+//!   ↑
+//! bookkeeping    state (what was loaded, in SQLite) · rejects · summary
+//!   ↑
+//! components     parser (formats) · sources · transforms (WebAssembly plugins) · sinks · scaffold
+//!   ↑
+//! vocabulary     unit (the load unit) · toss (Toss file facts) · hints (column hints) · env
+//!   ↑
+//! infrastructure error · dates · threads · retry · tls · web
+//! ```
+//!
+//! - [`unit`]: the load unit a source hands over and a sink replaces whole, and its version.
+//! - [`toss`]: what a Toss file is (its kinds, its name) for the stages that read one.
+//! - [`hints`]: what a format knows about its columns, carried in the fields' metadata to sinks.
+//! - [`env`]: pipeline-file strings with `${NAME}`, and secrets.
+//! - [`parser`]: the formats, each a push decoder from bytes to Arrow batches and rejects, chosen
+//!   by `[parser] type`, with one pull reader on top.
+//! - [`sources`]: where units come from (`dir`, `ftp`, `http`), one file or folder per type.
+//! - [`transforms`]: merchants' own mappings, as sandboxed WebAssembly plugins (`wasm`).
+//! - [`sinks`]: where records go (`parquet`, `postgres`, `webhook`), one file or folder per type.
 //! - [`scaffold`]: `engine plugin new`, a plugin crate to start from.
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
+//! - [`rejects`]: the JSON Lines file of lines that could not become rows.
+//! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
+//! - [`config`]: the pipeline file, its keys and its error messages.
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
 //!   re-loads exact.
-//! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the encoding pool.
-//! - [`tls`]: verified TLS for every remote party.
 //! - [`watch`], [`schedule`], [`metrics`]: `engine watch` on Toss's upload times, and its
 //!   Prometheus metrics.
-//! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
-//! - [`web`]: what the HTTP clients share (User-Agent, URL-free error text).
+//! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
+//! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the pools.
+//! - [`retry`], [`tls`], [`web`]: what every remote party shares: backoff, verified TLS, the
+//!   HTTP client's User-Agent and URL-free errors.
 //! - [`error`]: the error type and its exit codes.
 
 pub mod config;
 pub mod dates;
+pub mod env;
 pub mod error;
+pub mod hints;
 pub mod metrics;
 pub mod parser;
 pub mod pipeline;
@@ -44,7 +66,9 @@ pub mod state;
 pub mod summary;
 pub mod threads;
 pub mod tls;
+pub mod toss;
 pub mod transforms;
+pub mod unit;
 pub mod watch;
 pub mod web;
 

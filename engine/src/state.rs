@@ -19,34 +19,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// What one version of a source file looked like.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileVersion {
-    /// Size in bytes, when the source knows it before reading.
-    pub size: Option<u64>,
-    /// Modification time in nanoseconds since the Unix epoch, when the source knows it.
-    pub modified_ns: Option<i64>,
-    /// Hash of the content (xxh3-128, hex), once the file was read.
-    pub content_hash: Option<String>,
-}
-
-impl FileVersion {
-    /// Whether `other` is the same version of the file, judged by what both sides know: equal
-    /// size and modification time, or equal content hash.
-    pub fn same_as(&self, other: &FileVersion) -> bool {
-        let by_listing = match (self.size, self.modified_ns, other.size, other.modified_ns) {
-            (Some(a_size), Some(a_time), Some(b_size), Some(b_time)) => {
-                a_size == b_size && a_time == b_time
-            }
-            _ => false,
-        };
-        let by_content = matches!(
-            (&self.content_hash, &other.content_hash),
-            (Some(a), Some(b)) if a == b
-        );
-        by_listing || by_content
-    }
-}
+pub use crate::unit::FileVersion;
 
 /// A file version that every sink had when it was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]

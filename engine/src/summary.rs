@@ -100,7 +100,7 @@ impl RunSummary {
         }
     }
 
-    /// Whether every selected input is now in every sink (the spec's exit 0).
+    /// Whether every selected input is now in every sink (exit code 0).
     pub fn succeeded(&self) -> bool {
         !self.failed_files().any(|_| true)
     }

@@ -2,12 +2,11 @@
 //!
 //! A load is read, parsed and encoded at once, and the two costly steps each have a pool of one
 //! thread per core: the parse pool turns segments of a file's lines into batches (see
-//! [`crate::parser::TossDecoder`]), and the encoding pool encodes and compresses a row group's
+//! [`crate::parser::toss::TossDecoder`]), and the encoding pool encodes and compresses a row group's
 //! columns in parallel (see the Parquet sink). One thread per file reads, cuts and checks
 //! duplicates in order, and the async side (sources, sinks' network I/O) runs on [`count`] Tokio
-//! workers. The pools share the cores: whichever step has work uses them. (Measured on 2 cores,
-//! 5 million rows: parsing on every core took a load from 3.65 s to 2.84 s; then encoding on
-//! every core rather than on one thread, 2.84 s to about 2.6 s.)
+//! workers. The pools share the cores: whichever step has work uses them (`bench/README.md` has
+//! what each step gained).
 //! On a shared machine, or to compare with a single-threaded tool, `ENGINE_THREADS=1` makes the
 //! engine use one async worker and no pools: a file is parsed on its reading thread and encoded
 //! on one encoder thread beside it, so pin the process (`taskset -c 0`) to keep it on one core.
@@ -60,14 +59,13 @@ pub fn count() -> usize {
 /// Asks the C allocator to give every block of 4 MiB or more its own mapping, returned to the
 /// system when freed. glibc's default threshold rises with the largest block freed so far, after
 /// which a batch's largest buffers come from per-thread heaps that fragment: with lines parsed
-/// on one thread and freed on another, a load's resident memory crept up with every batch
-/// (sampled every 100 ms over 5 million rows: 116 MB after the first second, 158 MB at the
-/// end). Measured peaks at 1M / 5M / 10M rows: 136 / 149 / 152 MB with the threshold fixed at
-/// 4 MiB, in the same time; at 256 KiB the memory was lower still (110 to 125 MB) but the page
-/// faults of the many fresh mappings cost 0.8 s of system time, 5 to 10 % of the load.
-/// Call once, before other threads start.
+/// on one thread and freed on another, a load's resident memory crept up with every batch. A
+/// fixed threshold keeps it flat whatever the file's size; a much lower one costs more in page
+/// faults than it saves (`bench/README.md` has the measurements). Call once, in `main`, before
+/// other threads start.
 pub fn bound_allocator_heaps() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: mallopt only sets a tuning parameter of glibc's allocator; it is called before
     // any other thread exists, and any value is valid for M_MMAP_THRESHOLD up to 32 MiB.
     unsafe {
@@ -75,7 +73,7 @@ pub fn bound_allocator_heaps() {
     }
 }
 
-/// The pool that parses segments of a file's lines (see [`crate::parser::TossDecoder`]): one
+/// The pool that parses segments of a file's lines (see [`crate::parser::toss::TossDecoder`]): one
 /// thread per core. `None` on one core (or `ENGINE_THREADS=1`), and files are parsed on their
 /// reading thread.
 pub fn parse_pool() -> Option<&'static rayon::ThreadPool> {

@@ -1,295 +1,78 @@
-//! The Toss record format, read as a stream.
+//! The parser stage: the bytes of a load unit in, Arrow record batches and rejected lines out.
 //!
-//! Toss Payments re-sends a day's cumulative file every 20 minutes, files may still be growing
-//! while they are read, and an HTTP body arrives in arbitrary pieces. So the parser is a *push
-//! decoder* in the shape of arrow-csv's: [`TossDecoder::decode`] takes bytes in any chunking,
-//! [`TossDecoder::next_batch`] hands out Arrow [`RecordBatch`](arrow::record_batch::RecordBatch)es
-//! of [`toss_schema`], and [`TossDecoder::take_rejects`] hands out the lines that could not become
-//! a row, each with its line number, its text and a reason a merchant can act on. Memory is
-//! bounded by the batch size and the duplicate check's fixed budget (its most recent keys in
-//! memory, older ones in a temporary file: see `dedup.rs`), not by the file size.
+//! A format is a push [`Decoder`] (bytes in any chunking in, batches and [`Reject`]s out, in
+//! the shape of arrow-csv's decoder), chosen by `[parser] type` in the pipeline file. A pull
+//! [`BatchReader`] on top of it reads any `Read` to the end; the pipeline, `engine inspect` and
+//! the tests all read through it, so there is one read/decode/drain loop.
 //!
-//! The decoder never fails on its input: a line that is wrong is a [`Reject`], and the other
-//! lines still load. (Only the duplicate check's temporary file can fail, which
-//! [`TossDecoder::take_io_error`] reports.)
-//! Nothing is dropped without a trace: every physical line is counted in [`ParseStats`] as a row,
-//! a reject, an exact duplicate or a blank line.
+//! Nothing is dropped without a trace: every physical line is counted in [`ParseStats`] as a
+//! row, a reject, an exact duplicate or a blank line, and every reject carries its line number,
+//! its text and a reason a merchant can act on.
 //!
-//! Speed matters (the engine is meant to beat a general-purpose CSV reader on these files), so
-//! the hot path works on bytes: `memchr` finds lines and fields, ASCII fields are never run
-//! through a text decoder, numbers and timestamps are parsed by hand, and values go straight into
-//! Arrow builders without a `String` per field. Only fields that hold non-ASCII bytes in an
-//! EUC-KR file are decoded (into one reused buffer). And the lines are parsed on every core: a
-//! file is cut into segments of whole lines that worker threads parse at once, and only the
-//! duplicate check runs in line order (see `decoder.rs`).
+//! Adding a format: write `parser/NAME/` (or `NAME.rs`) with a config struct implementing
+//! [`BuildDecoder`], then add one line to the `register_formats!` list below.
 
-mod columns;
-mod decoder;
-mod dedup;
-mod fields;
-mod segment;
-mod text;
-mod workers;
+mod reader;
+pub mod toss;
 
-#[cfg(test)]
-mod tests;
+use crate::error::{Error, Result};
+use crate::unit::LoadUnit;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use std::fmt;
-use std::str::FromStr;
-use std::sync::Arc;
+pub use reader::{BatchReader, Decoded};
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+/// Turns the bytes of one load unit into batches of one schema and rejected lines.
+///
+/// Feed bytes with [`decode`](Self::decode) in any chunking, call [`finish`](Self::finish) at
+/// the end of the input, and drain [`next_batch`](Self::next_batch) and
+/// [`take_rejects`](Self::take_rejects) as you go: the output must not depend on how the input
+/// was cut. A line that is wrong is a [`Reject`], never an error: errors are for what makes the
+/// whole unit unreadable (a failing temporary file), and after one the unit must not be loaded.
+pub trait Decoder: Send {
+    /// Reads all of `chunk`.
+    fn decode(&mut self, chunk: &[u8]) -> Result<(), DecodeError>;
 
-pub use decoder::{MAX_LINE_BYTES, TossDecoder};
+    /// Marks the end of the input; every batch is ready afterwards.
+    fn finish(&mut self) -> Result<(), DecodeError>;
 
-/// The time zone of every Toss timestamp: Korea time, which has no daylight saving.
-pub const KOREA_TIME_ZONE: &str = "+09:00";
+    /// The next batch, once ready; `None` when nothing is ready yet.
+    fn next_batch(&mut self) -> Option<RecordBatch>;
 
-/// The columns that identify a record (the spec's record key): a sink that upserts or tracks
-/// deliveries keys on these unless told otherwise.
-pub const RECORD_KEY: [&str; 6] = [
-    "record_kind",
-    "trxdate",
-    "mid",
-    "paytype",
-    "transaction",
-    "oid",
-];
+    /// The lines rejected since the last call, in line order.
+    fn take_rejects(&mut self) -> Vec<Reject>;
 
-/// Which of the two Toss files a record comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordKind {
-    /// Approvals (the FTP file kind `AUTH`, HTTP `servicecode=TRX`).
-    Auth,
-    /// Cancels and refunds (`REV`).
-    Rev,
-}
+    /// What the decoder has seen so far.
+    fn stats(&self) -> &ParseStats;
 
-impl RecordKind {
-    /// The kind as written in file names and in the `record_kind` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Auth => "AUTH",
-            RecordKind::Rev => "REV",
-        }
-    }
-
-    /// The status codes a row of this kind may carry, with their meaning.
-    pub fn allowed_statuses(self) -> [(&'static str, &'static str); 2] {
-        match self {
-            RecordKind::Auth => [("10", "success"), ("11", "failure")],
-            RecordKind::Rev => [
-                ("20", "cancel/refund succeeded"),
-                ("21", "cancel/refund failed"),
-            ],
-        }
-    }
-
-    /// The seed's name of field 10 for this kind.
-    pub fn date_field_name(self) -> &'static str {
-        match self {
-            RecordKind::Auth => "paydate",
-            RecordKind::Rev => "refunddate",
-        }
+    /// What the decoder found out about the input's text (encoding, delimiter), for people.
+    fn detected(&self) -> Detected {
+        Detected::default()
     }
 }
 
-impl FromStr for RecordKind {
-    type Err = UnknownValue;
-
-    /// Accepts exactly `AUTH` or `REV`, as in file names (`{mid}_{kind}_{yyyymmdd}.dat`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "AUTH" => Ok(RecordKind::Auth),
-            "REV" => Ok(RecordKind::Rev),
-            _ => Err(UnknownValue::new("record kind", s, "\"AUTH\" or \"REV\"")),
-        }
-    }
+/// What makes a whole unit unreadable.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {doing}: {source}")]
+pub struct DecodeError {
+    /// What the decoder was doing, e.g. "check for duplicates".
+    pub doing: &'static str,
+    #[source]
+    pub source: std::io::Error,
 }
 
-/// The field delimiter of a Toss file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Delimiter {
-    /// Decide on the first non-blank line (see [`TossDecoder`]).
-    #[default]
-    Auto,
-    /// `;`, what the seed's examples and the public integrations use.
-    Semicolon,
-    /// `,`, what the seed's text says.
-    Comma,
-}
-
-impl Delimiter {
-    /// The spelling used in the pipeline file: `auto`, `;` or `,`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Delimiter::Auto => "auto",
-            Delimiter::Semicolon => ";",
-            Delimiter::Comma => ",",
-        }
-    }
-
-    /// The delimiter byte, `None` for [`Delimiter::Auto`].
-    pub fn byte(self) -> Option<u8> {
-        match self {
-            Delimiter::Auto => None,
-            Delimiter::Semicolon => Some(b';'),
-            Delimiter::Comma => Some(b','),
-        }
-    }
-}
-
-impl FromStr for Delimiter {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            ";" => Ok(Delimiter::Semicolon),
-            "," => Ok(Delimiter::Comma),
-            t if t.eq_ignore_ascii_case("auto") => Ok(Delimiter::Auto),
-            _ => Err(UnknownValue::new(
-                "delimiter",
-                s,
-                "\"auto\", \";\" or \",\"",
-            )),
-        }
-    }
-}
-
-/// The text encoding of a Toss file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Encoding {
-    /// Decide at the first line that holds a non-ASCII byte (see [`TossDecoder`]).
-    #[default]
-    Auto,
-    /// UTF-8.
-    Utf8,
-    /// EUC-KR, read as CP949 (its superset, which is what Korean legacy systems write).
-    EucKr,
-}
-
-impl Encoding {
-    /// The spelling used in the pipeline file: `auto`, `utf-8` or `euc-kr`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Encoding::Auto => "auto",
-            Encoding::Utf8 => "utf-8",
-            Encoding::EucKr => "euc-kr",
-        }
-    }
-}
-
-impl FromStr for Encoding {
-    type Err = UnknownValue;
-
-    /// Case-insensitive; accepts `auto`, `utf-8`/`utf8` and `euc-kr`/`euckr`/`cp949`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Encoding::Auto),
-            "utf-8" | "utf8" => Ok(Encoding::Utf8),
-            "euc-kr" | "euckr" | "cp949" => Ok(Encoding::EucKr),
-            _ => Err(UnknownValue::new(
-                "encoding",
-                s,
-                "\"auto\", \"utf-8\" or \"euc-kr\"",
-            )),
-        }
-    }
-}
-
-macro_rules! serde_as_str {
-    ($($ty:ty),*) => {$(
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(deserializer)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
-
-serde_as_str!(RecordKind, Delimiter, Encoding);
-
-/// A configuration value that names no known option.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} '{value}': expected {expected}")]
-pub struct UnknownValue {
-    what: &'static str,
-    value: String,
-    expected: &'static str,
-}
-
-impl UnknownValue {
-    fn new(what: &'static str, value: &str, expected: &'static str) -> Self {
-        UnknownValue {
-            what,
-            value: value.to_owned(),
-            expected,
-        }
-    }
-}
-
-/// How to read a file: the `[parser]` table of the pipeline file, minus what is not the
-/// decoder's business (`max_rejects` is enforced by the caller).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParserOptions {
-    /// The field delimiter, or [`Delimiter::Auto`].
-    pub delimiter: Delimiter,
-    /// The text encoding, or [`Encoding::Auto`].
-    pub encoding: Encoding,
-    /// Lines per emitted batch: each batch holds the rows of this many lines of the file, so
-    /// fewer rows when some of them are rejected, duplicate or blank (or the file ends). `0` is
-    /// read as `1`.
-    pub batch_rows: usize,
-}
-
-impl ParserOptions {
-    /// The default number of lines per batch. A batch is in flight per parse worker, and up to
-    /// six more after them (checked, queued, transformed, queued for and in the Parquet
-    /// encoder), so this sets most of a load's memory: measured on 5 million rows, 32 768 lines
-    /// (about 6 MB a batch) loads as fast as 65 536 in a fifth less memory, and 8 192 or 16 384
-    /// cost a fifth or a tenth more time in per-batch work.
-    pub const DEFAULT_BATCH_ROWS: usize = 32_768;
-}
-
-impl Default for ParserOptions {
-    fn default() -> Self {
-        ParserOptions {
-            delimiter: Delimiter::Auto,
-            encoding: Encoding::Auto,
-            batch_rows: Self::DEFAULT_BATCH_ROWS,
-        }
-    }
-}
-
-/// What the decoder knows about the file from outside its contents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileContext {
-    /// `AUTH` or `REV`: fixes which status codes are valid.
-    pub record_kind: RecordKind,
-    /// The business date of the file or query (Korea time).
-    pub trxdate: chrono::NaiveDate,
-    /// The file name, or the URL without its key; copied into every row.
-    pub source_file: String,
+/// What a decoder found out about its input's text; `None` where it did not decide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Detected {
+    pub encoding: Option<&'static str>,
+    pub delimiter: Option<&'static str>,
 }
 
 /// A line that could not become a row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reject {
-    /// 1-based physical line number in the file.
+    /// 1-based physical line number in the input.
     pub line: u64,
     /// The line's text, decoded (lossily where its bytes are invalid), without the line ending.
     pub raw: String,
@@ -297,7 +80,7 @@ pub struct Reject {
     pub reason: String,
 }
 
-/// Counts of what the decoder has seen. Every physical line is exactly one of a row, a
+/// Counts of what a decoder has seen. Every physical line is exactly one of a row, a
 /// rejected line, an exact duplicate or a blank line:
 /// `lines == rows + rejected + duplicates + blank`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -308,35 +91,95 @@ pub struct ParseStats {
     pub rows: u64,
     /// Lines rejected.
     pub rejected: u64,
-    /// Lines skipped because an identical row with the same key came earlier in the file.
+    /// Lines skipped because an identical row with the same key came earlier in the input.
     pub duplicates: u64,
     /// Empty or whitespace-only lines, skipped.
     pub blank: u64,
 }
 
-/// The one Arrow schema of both kinds, in column order.
-pub fn toss_schema() -> SchemaRef {
-    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("record_kind", false),
-        Field::new("trxdate", DataType::Date32, false),
-        text("mid", false),
-        text("paytype", false),
-        text("transaction", false),
-        text("oid", false),
-        text("financecode", true),
-        text("financename", true),
-        text("buyerid", true),
-        Field::new("amount", DataType::Int64, false),
-        Field::new("useescrow", DataType::Boolean, false),
-        Field::new(
-            "occurred_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some(KOREA_TIME_ZONE.into())),
-            false,
+/// What every format tells the pipeline before any data moves, and how it starts a decoder for
+/// one unit.
+pub trait BuildDecoder {
+    /// The schema of every batch the format's decoders produce (what the first transform gets).
+    fn schema(&self) -> SchemaRef;
+
+    /// The columns that identify a record: sinks that upsert or track deliveries key on them
+    /// unless their own configuration says otherwise.
+    fn record_key(&self) -> Vec<String>;
+
+    /// More rejected lines than this in one unit fails that unit's load.
+    fn max_rejects(&self) -> u64;
+
+    /// Checks the rules the types alone cannot express; `at` names a key in messages.
+    fn check(&self, at: &dyn Fn(&str) -> String) -> Result<()>;
+
+    /// A decoder for one unit; fails when the unit lacks what the format needs to know.
+    fn decoder(&self, unit: &LoadUnit) -> Result<Box<dyn Decoder>>;
+}
+
+macro_rules! register_formats {
+    ($($tag:literal => $variant:ident($config:ty),)*) => {
+        /// `[parser]`: one of the registered formats, chosen by `type`.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "type", deny_unknown_fields)]
+        enum Format {
+            $(#[serde(rename = $tag)] $variant($config),)*
+        }
+
+        impl Format {
+            fn config(&self) -> &dyn BuildDecoder {
+                match self {
+                    $(Format::$variant(config) => config,)*
+                }
+            }
+        }
+    };
+}
+
+register_formats! {
+    "toss" => Toss(toss::TossFormatConfig),
+}
+
+/// The format `[parser]` names when it names none (or there is no `[parser]` table).
+const DEFAULT_FORMAT: &str = "toss";
+
+/// `[parser]`: the format of the source's bytes and how to read it.
+#[derive(Debug, Clone)]
+pub struct ParserConfig(Format);
+
+impl ParserConfig {
+    /// The format's build side.
+    pub fn format(&self) -> &dyn BuildDecoder {
+        self.0.config()
+    }
+}
+
+impl Default for ParserConfig {
+    fn default() -> Self {
+        ParserConfig(Format::Toss(toss::TossFormatConfig::default()))
+    }
+}
+
+impl<'de> Deserialize<'de> for ParserConfig {
+    /// `type` may be left out for the default format.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut table = toml::Table::deserialize(deserializer)?;
+        table
+            .entry("type")
+            .or_insert_with(|| toml::Value::String(DEFAULT_FORMAT.to_owned()));
+        Format::deserialize(toml::Value::Table(table))
+            .map(ParserConfig)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The error for a unit that lacks a label its format needs.
+pub(crate) fn missing_label(unit: &LoadUnit, format: &str, label: &str) -> Error {
+    Error::Input {
+        file: unit.name.clone(),
+        message: format!(
+            "the {format} parser needs to know the unit's `{label}`, which its source did not \
+             say; use a source that yields {format} files"
         ),
-        text("authnumber", false),
-        text("status", false),
-        text("source_file", false),
-        Field::new("source_line", DataType::Int64, false),
-    ]))
+    }
 }

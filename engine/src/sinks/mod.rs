@@ -1,12 +1,14 @@
-//! Where records go. A sink receives one source file's records at a time, through a
+//! Where records go. A sink receives one load unit's records at a time (see [`LoadUnit`]), through a
 //! [`SinkWriter`] that shows nothing until [`SinkWriter::commit`] and leaves nothing behind after
 //! [`SinkWriter::abort`]. `commit` returns only once the data is durable where the sink writes
 //! (a Parquet file renamed into place, a database transaction committed, a webhook's receiver
 //! answered 2xx); the pipeline records a file as loaded only after every sink committed it.
 //!
-//! Each source file is a unit of replacement: Toss re-sends a whole day in every version of a
-//! day's file, so a sink given a newer version of a file must end up holding each of its records
-//! once, in the newer version.
+//! Each load unit is a unit of replacement: Toss re-sends a whole day in every version of a
+//! day's file, so a sink given a newer version of a unit must end up holding each of its records
+//! once, in the newer version. A sink knows nothing of Toss: it lays its output out by the unit's
+//! partition, keys on the record key the pipeline hands it, and takes its storage hints from the
+//! columns' metadata (see [`crate::hints`]).
 //!
 //! Adding a sink: write `sinks/NAME.rs` with a config struct implementing [`BuildSink`], then
 //! add one line to the `register_sinks!` list below.
@@ -16,22 +18,11 @@ mod postgres;
 mod webhook;
 
 use crate::error::Result;
-use crate::parser::RecordKind;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use chrono::NaiveDate;
 use std::path::Path;
 
-/// The source file whose records a writer receives.
-#[derive(Debug, Clone)]
-pub struct LoadUnit {
-    pub pipeline: String,
-    /// `{mid}_{kind}_{yyyymmdd}.dat`
-    pub source_file: String,
-    pub mid: String,
-    pub kind: RecordKind,
-    pub trxdate: NaiveDate,
-}
+pub use crate::unit::LoadUnit;
 
 /// A running sink.
 #[async_trait::async_trait]
@@ -66,12 +57,16 @@ pub struct CommittedVersion {
     pub rows: u64,
 }
 
-/// Where a pipeline keeps its own state; sinks that must remember what they delivered (the
-/// webhook) keep it there.
+/// What a sink is built with besides its own configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkContext<'a> {
     pub pipeline: &'a str,
+    /// Where the pipeline keeps its own state; sinks that must remember what they delivered
+    /// (the webhook) keep it there.
     pub state_dir: &'a Path,
+    /// The columns that identify a record in the format the pipeline reads: what a sink that
+    /// upserts or tracks deliveries keys on unless its own `key` says otherwise.
+    pub record_key: &'a [String],
 }
 
 /// A sink config that can build its running sink; `name` is its label in summaries.
@@ -135,4 +130,40 @@ pub fn names(configs: &[SinkConfig]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configs(text: &str) -> Vec<SinkConfig> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            sinks: Vec<SinkConfig>,
+        }
+        toml::from_str::<File>(text).unwrap().sinks
+    }
+
+    #[test]
+    fn sinks_are_named_by_type_and_numbered_when_a_type_repeats() {
+        let sinks = configs(
+            r#"
+            [[sinks]]
+            type = "parquet"
+            path = "a"
+            [[sinks]]
+            type = "webhook"
+            url = "http://127.0.0.1:9/hook"
+            secret = "s"
+            [[sinks]]
+            type = "parquet"
+            path = "b"
+            [[sinks]]
+            type = "parquet"
+            path = "c"
+            "#,
+        );
+        assert_eq!(names(&sinks), ["parquet", "webhook", "parquet#2", "parquet#3"]);
+        assert!(names(&[]).is_empty());
+    }
 }

@@ -20,7 +20,6 @@
 use super::{BuildSink, CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::config::{EnvString, Secret};
 use crate::error::{Error, Result};
-use crate::parser::RECORD_KEY;
 use crate::retry::backoff;
 use crate::state::StateStore;
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -222,6 +221,7 @@ impl WebhookSinkConfig {
             state_dir: context.state_dir.to_path_buf(),
             batch_rows: self.batch_rows,
             key: self.key.clone(),
+            record_key: context.record_key.to_vec(),
             delivery: Arc::new(Delivery {
                 sink: name,
                 client,
@@ -251,6 +251,8 @@ struct WebhookSink {
     state_dir: PathBuf,
     batch_rows: usize,
     key: Option<Vec<String>>,
+    /// The format's record key, the default of `key`.
+    record_key: Vec<String>,
     delivery: Arc<Delivery>,
 }
 
@@ -259,11 +261,13 @@ impl WebhookSink {
     fn key_columns(&self, schema: &SchemaRef) -> Result<Vec<usize>> {
         let names: Vec<String> = match &self.key {
             Some(key) => key.clone(),
-            None if RECORD_KEY
-                .iter()
-                .all(|column| schema.index_of(column).is_ok()) =>
+            None if !self.record_key.is_empty()
+                && self
+                    .record_key
+                    .iter()
+                    .all(|column| schema.index_of(column).is_ok()) =>
             {
-                RECORD_KEY.iter().map(|column| column.to_string()).collect()
+                self.record_key.clone()
             }
             None => schema
                 .fields()
@@ -321,7 +325,7 @@ impl WebhookSink {
             .filter(|&index| schema.field(index).name() != LINE_COLUMN)
             .collect();
         let store = StateStore::open(&self.state_dir)?;
-        let acknowledged = store.webhook_sent(&self.sink_id, &unit.source_file)?;
+        let acknowledged = store.webhook_sent(&self.sink_id, &unit.name)?;
         let spool = tempfile::tempfile_in(&self.state_dir).map_err(|err| Error::Sink {
             sink: self.name.clone(),
             message: format!(
@@ -334,7 +338,7 @@ impl WebhookSink {
             delivery: Arc::clone(&self.delivery),
             sink_id: self.sink_id.clone(),
             pipeline: self.pipeline.clone(),
-            source_file: unit.source_file.clone(),
+            source_file: unit.name.clone(),
             batch_rows: self.batch_rows,
             line_column: schema.index_of(LINE_COLUMN).ok(),
             key_columns,
@@ -815,7 +819,7 @@ impl SinkWriter for WebhookWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::toss_schema;
+    use crate::parser::toss::toss_schema;
     use arrow::array::{
         ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
     };
@@ -928,19 +932,15 @@ mod tests {
                 &SinkContext {
                     pipeline: "daily",
                     state_dir,
+                    record_key: &crate::parser::toss::RECORD_KEY.map(String::from),
                 },
             )
             .unwrap()
     }
 
     fn unit() -> LoadUnit {
-        LoadUnit {
-            pipeline: "daily".into(),
-            source_file: "toss_AUTH_20070706.dat".into(),
-            mid: "toss".into(),
-            kind: crate::parser::RecordKind::Auth,
-            trxdate: chrono::NaiveDate::from_ymd_opt(2007, 7, 6).unwrap(),
-        }
+        let name = crate::toss::TossFileName::parse("toss_AUTH_20070706.dat").unwrap();
+        crate::sources::toss_file_unit(&name, name.file_name(), Default::default())
     }
 
     /// How many records a writer would send for `batch`, once `acknowledged` was recorded.

@@ -7,14 +7,14 @@
 //! checked once more, and a load of a file that changed meanwhile is discarded.
 
 use super::{
-    AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, SourceFile,
-    TossFileName,
+    AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, TossFileName,
+    toss_file_unit,
 };
 use crate::config::{EnvString, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
-use crate::parser::RecordKind;
-use crate::state::FileVersion;
+use crate::toss::RecordKind;
+use crate::unit::{FileVersion, LoadUnit};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,7 +83,7 @@ impl DirSource {
         })
     }
 
-    fn list_now(&self, dates: &DateSelection) -> Result<Vec<SourceFile>> {
+    fn list_now(&self, dates: &DateSelection) -> Result<Vec<LoadUnit>> {
         let entries = std::fs::read_dir(&self.folder).map_err(|err| {
             self.failed(
                 "cannot list the folder; check `path` in [source] and that the engine may read it"
@@ -104,22 +104,18 @@ impl DirSource {
                 continue;
             }
             let version = self.version_of(&name)?;
-            files.push(SourceFile {
-                origin: name.clone(),
-                name,
-                mid: parsed.mid,
-                kind: parsed.kind,
-                trxdate: parsed.trxdate,
-                version,
-            });
+            files.push((parsed, name, version));
         }
-        files.sort_by(|a, b| {
+        files.sort_by(|(a, ..), (b, ..)| {
             (a.trxdate, &a.mid, a.kind.as_str()).cmp(&(b.trxdate, &b.mid, b.kind.as_str()))
         });
-        Ok(files)
+        Ok(files
+            .into_iter()
+            .map(|(parsed, name, version)| toss_file_unit(&parsed, name, version))
+            .collect())
     }
 
-    fn recently_modified(&self, file: &SourceFile) -> bool {
+    fn recently_modified(&self, file: &LoadUnit) -> bool {
         let now = nanos_since_epoch(SystemTime::now());
         file.version
             .modified_ns
@@ -133,7 +129,7 @@ impl Source for DirSource {
         let files = self.list_now(dates)?;
         if !files.iter().any(|file| self.recently_modified(file)) {
             return Ok(Listing {
-                files,
+                units: files,
                 deferred: Vec::new(),
             });
         }
@@ -142,12 +138,12 @@ impl Source for DirSource {
         let mut listing = Listing::default();
         for file in files {
             if !self.recently_modified(&file) {
-                listing.files.push(file);
+                listing.units.push(file);
                 continue;
             }
             let now = self.version_of(&file.name)?;
             if now == file.version {
-                listing.files.push(file);
+                listing.units.push(file);
             } else {
                 listing.deferred.push(Deferred {
                     name: file.name,
@@ -161,14 +157,14 @@ impl Source for DirSource {
         Ok(listing)
     }
 
-    async fn fetch(&self, file: &SourceFile) -> Result<Fetched> {
+    async fn fetch(&self, file: &LoadUnit) -> Result<Fetched> {
         let path = self.folder.join(&file.name);
         let handle = std::fs::File::open(&path)
             .map_err(|err| self.failed(format!("cannot open {}", file.name), err))?;
         Ok(Fetched::local(Box::new(handle)))
     }
 
-    async fn after_read(&self, file: &SourceFile) -> Result<AfterRead> {
+    async fn after_read(&self, file: &LoadUnit) -> Result<AfterRead> {
         let now = self.version_of(&file.name)?;
         Ok(if now == file.version {
             AfterRead::Unchanged

@@ -16,14 +16,14 @@
 //! library error shown to the user has it replaced by `***` first.
 
 use super::{
-    AfterRead, BuildSource, Fetched, FileFilter, Listing, Source, SourceFile, TossFileName,
+    AfterRead, BuildSource, Fetched, FileFilter, Listing, Source, TossFileName, toss_file_unit,
 };
 use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
-use crate::parser::RecordKind;
+use crate::toss::RecordKind;
 use crate::retry::backoff;
-use crate::state::FileVersion;
+use crate::unit::{FileVersion, LoadUnit};
 use serde::Deserialize;
 use std::future::Future;
 use std::io::{Seek, Write};
@@ -512,7 +512,7 @@ impl FtpSource {
     async fn list_once(
         &self,
         dates: &DateSelection,
-    ) -> std::result::Result<Vec<SourceFile>, Failure> {
+    ) -> std::result::Result<Vec<LoadUnit>, Failure> {
         let mut session = self.session().await?;
         let mut files = Vec::new();
         let mut listed = false;
@@ -585,23 +585,17 @@ impl FtpSource {
         dates: &DateSelection,
         size: Option<u64>,
         modified_ns: Option<i64>,
-    ) -> Option<SourceFile> {
+    ) -> Option<LoadUnit> {
         let parsed = TossFileName::parse(name)?;
         if !self.filter.accepts(&parsed, dates) {
             return None;
         }
-        Some(SourceFile {
-            name: name.to_owned(),
-            origin: name.to_owned(),
-            mid: parsed.mid,
-            kind: parsed.kind,
-            trxdate: parsed.trxdate,
-            version: FileVersion {
-                size,
-                modified_ns,
-                content_hash: None,
-            },
-        })
+        let version = FileVersion {
+            size,
+            modified_ns,
+            content_hash: None,
+        };
+        Some(toss_file_unit(&parsed, name.to_owned(), version))
     }
 
     /// SIZE: `None` when the server does not say (the command is optional).
@@ -644,7 +638,7 @@ impl FtpSource {
 
     /// One RETR into a fresh anonymous temporary file, then the server's size and time of the
     /// file as they are now. A partial download is dropped with its temporary file.
-    async fn download_once(&self, file: &SourceFile) -> std::result::Result<Download, Failure> {
+    async fn download_once(&self, file: &LoadUnit) -> std::result::Result<Download, Failure> {
         let name = file.name.as_str();
         let mut session = self.session().await?;
         let mut local = tempfile::tempfile().map_err(|err| {
@@ -768,12 +762,12 @@ impl Source for FtpSource {
             .retrying(&format!("listing `{}`", self.dir), || self.list_once(dates))
             .await?;
         Ok(Listing {
-            files,
+            units: files,
             deferred: Vec::new(),
         })
     }
 
-    async fn fetch(&self, file: &SourceFile) -> Result<Fetched> {
+    async fn fetch(&self, file: &LoadUnit) -> Result<Fetched> {
         let mut looked_again = false;
         loop {
             let download = self
@@ -813,7 +807,7 @@ impl Source for FtpSource {
         }
     }
 
-    async fn after_read(&self, _file: &SourceFile) -> Result<AfterRead> {
+    async fn after_read(&self, _file: &LoadUnit) -> Result<AfterRead> {
         // What was read is the local temporary copy, checked against the listing when it was
         // downloaded; it cannot change afterwards.
         Ok(AfterRead::Unchanged)

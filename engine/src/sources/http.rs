@@ -13,13 +13,14 @@
 //! The mertkey and the key derived from it never leave this module: the URL a user sees (in
 //! logs, errors and the `source_file` column) is the URL without `key`.
 
-use super::{AfterRead, BuildSource, Fetched, Listing, Source, SourceFile};
+use super::{AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss_file, toss_file_unit};
 use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
-use crate::parser::RecordKind;
+use crate::toss::RecordKind;
 use crate::retry::backoff;
-use crate::state::FileVersion;
+use crate::unit::{FileVersion, LoadUnit};
+use chrono::{DateTime, FixedOffset};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use std::io::{Seek, Write};
@@ -176,7 +177,7 @@ impl HttpSource {
     }
 
     /// The request URL without the key: what users see.
-    fn public_url(&self, file: &SourceFile) -> reqwest::Url {
+    fn public_url(&self, file: &TossFileName) -> reqwest::Url {
         let mut url = self.url.clone();
         url.query_pairs_mut()
             .append_pair("mertid", &file.mid)
@@ -185,14 +186,14 @@ impl HttpSource {
         url
     }
 
-    fn signed_url(&self, file: &SourceFile) -> reqwest::Url {
+    fn signed_url(&self, file: &TossFileName) -> reqwest::Url {
         let key = hex::encode(Md5::digest(format!("{}{}", file.mid, self.mertkey)));
         let mut url = self.public_url(file);
         url.query_pairs_mut().append_pair("key", &key);
         url
     }
 
-    fn failed(&self, file: &SourceFile, message: String) -> Error {
+    fn failed(&self, file: &LoadUnit, message: String) -> Error {
         Error::Source {
             source_name: self.describe(),
             message: format!("{}: {message}", file.name),
@@ -200,8 +201,8 @@ impl HttpSource {
         }
     }
 
-    async fn attempt(&self, file: &SourceFile) -> Attempt {
-        let response = match self.client.get(self.signed_url(file)).send().await {
+    async fn attempt(&self, file: &LoadUnit) -> Attempt {
+        let response = match self.client.get(self.signed_url(&toss_file(file))).send().await {
             Ok(response) => response,
             Err(err) => return Attempt::Retry(crate::web::describe_error(&err), None),
         };
@@ -255,23 +256,22 @@ impl Source for HttpSource {
         for day in from.iter_days().take(days as usize) {
             for mid in &self.mids {
                 for &kind in &self.kinds {
-                    let mut file = SourceFile {
-                        name: format!("{mid}_{}_{}.dat", kind.as_str(), day.format("%Y%m%d")),
-                        origin: String::new(),
+                    let file = TossFileName {
                         mid: mid.clone(),
                         kind,
                         trxdate: day,
-                        version: FileVersion::default(),
                     };
-                    file.origin = self.public_url(&file).to_string();
-                    listing.files.push(file);
+                    let origin = self.public_url(&file).to_string();
+                    listing
+                        .units
+                        .push(toss_file_unit(&file, origin, FileVersion::default()));
                 }
             }
         }
         Ok(listing)
     }
 
-    async fn fetch(&self, file: &SourceFile) -> Result<Fetched> {
+    async fn fetch(&self, file: &LoadUnit) -> Result<Fetched> {
         let mut attempt = 0;
         let body = loop {
             match self.attempt(file).await {
@@ -318,8 +318,19 @@ impl Source for HttpSource {
         self.concurrency
     }
 
-    async fn after_read(&self, _file: &SourceFile) -> Result<AfterRead> {
+    async fn after_read(&self, _file: &LoadUnit) -> Result<AfterRead> {
         Ok(AfterRead::Unchanged)
+    }
+
+    /// Toss writes the whole previous day at 00:05 KST, and the download says nothing of a
+    /// day's version before it arrives: a day loaded after 00:30 the next day is final.
+    fn is_final(&self, unit: &LoadUnit, loaded_at: DateTime<FixedOffset>) -> bool {
+        let closed = unit
+            .business_date
+            .succ_opt()
+            .and_then(|next| next.and_hms_opt(0, 30, 0))
+            .and_then(|close| close.and_local_timezone(crate::dates::kst()).single());
+        closed.is_some_and(|closed| loaded_at >= closed)
     }
 
     fn describe(&self) -> String {

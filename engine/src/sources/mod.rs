@@ -1,6 +1,8 @@
-//! Where Toss files come from. A source lists the files of the selected business dates and
-//! fetches one at a time as a local, finished byte stream; it never parses. Remote sources fetch
-//! to a temporary file first, so a dropped connection can never load half a file.
+//! Where the records come from. A source lists the load units of the selected business dates
+//! (today: Toss files, one unit per file) and fetches one at a time as a local, finished byte
+//! stream; it never parses. Remote sources fetch to a temporary file first, so a dropped
+//! connection can never load half a file. What makes a unit final (needing no new look) is the
+//! source's to say: only it knows when its data stops changing.
 //!
 //! Adding a source: write `sources/NAME.rs` with a config struct implementing [`BuildSource`],
 //! then add one line to the `register_sources!` list below.
@@ -11,29 +13,15 @@ mod http;
 
 use crate::dates::DateSelection;
 use crate::error::Result;
-use crate::parser::RecordKind;
-use crate::state::FileVersion;
-use chrono::NaiveDate;
+use crate::unit::{FileVersion, LoadUnit};
+use chrono::{DateTime, FixedOffset};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
-/// One Toss file as a source lists it.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    /// The file name, `{mid}_{kind}_{yyyymmdd}.dat`: the key of the file in the state store and
-    /// the name of its outputs, whatever the source.
-    pub name: String,
-    /// Where the records came from, for the `source_file` column: the file name, or for HTTP the
-    /// URL without its key.
-    pub origin: String,
-    pub mid: String,
-    pub kind: RecordKind,
-    pub trxdate: NaiveDate,
-    /// What the listing says of this version.
-    pub version: FileVersion,
-}
+pub use crate::toss::{RecordKind, TossFileName};
 
-/// A file the source saw but will not hand over in this run, and why.
+/// A unit the source saw but will not hand over in this run, and why.
 #[derive(Debug, Clone)]
 pub struct Deferred {
     pub name: String,
@@ -43,11 +31,11 @@ pub struct Deferred {
 /// What a source found for the selected dates.
 #[derive(Debug, Default)]
 pub struct Listing {
-    pub files: Vec<SourceFile>,
+    pub units: Vec<LoadUnit>,
     pub deferred: Vec<Deferred>,
 }
 
-/// Whether a fetched file was still the version that was listed after it was read.
+/// Whether a fetched unit was still the version that was listed after it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AfterRead {
     Unchanged,
@@ -55,12 +43,12 @@ pub enum AfterRead {
     Changed(String),
 }
 
-/// A file ready to be read: local, and complete (remote sources download to a temporary file
+/// A unit ready to be read: local, and complete (remote sources download to a temporary file
 /// first, so a dropped connection never loads half a file).
 pub struct Fetched {
     pub reader: Box<dyn Read + Send>,
     /// The content's xxh3-128 hash (hex), when the source computed it while fetching; lets a
-    /// re-fetched, unchanged file be skipped before it is parsed.
+    /// re-fetched, unchanged unit be skipped before it is parsed.
     pub content_hash: Option<String>,
 }
 
@@ -77,23 +65,58 @@ impl Fetched {
 /// A running source.
 #[async_trait::async_trait]
 pub trait Source: Send + Sync {
-    /// Lists the Toss files of the selected business dates that pass the source's filters.
+    /// Lists the units of the selected business dates that pass the source's filters.
     async fn list(&self, dates: &DateSelection) -> Result<Listing>;
 
-    /// Fetches one listed file.
-    async fn fetch(&self, file: &SourceFile) -> Result<Fetched>;
+    /// Fetches one listed unit.
+    async fn fetch(&self, unit: &LoadUnit) -> Result<Fetched>;
 
-    /// How many files may be fetched ahead of the one loading (remote sources download several
+    /// How many units may be fetched ahead of the one loading (remote sources download several
     /// dates at once during a backfill).
     fn fetch_ahead(&self) -> usize {
         1
     }
 
-    /// Checks, after the whole file was read, that it is still the version listed.
-    async fn after_read(&self, file: &SourceFile) -> Result<AfterRead>;
+    /// Checks, after the whole unit was read, that it is still the version listed.
+    async fn after_read(&self, unit: &LoadUnit) -> Result<AfterRead>;
+
+    /// Whether a unit whose listing says nothing new needs no fetch at all because what was
+    /// loaded at `loaded_at` is final (the source knows when its data stops changing). Units
+    /// whose listed version equals the loaded one are skipped without asking.
+    fn is_final(&self, _unit: &LoadUnit, _loaded_at: DateTime<FixedOffset>) -> bool {
+        false
+    }
 
     /// How the source is named in messages (a folder, a host).
     fn describe(&self) -> String;
+}
+
+/// The load unit of one Toss file: named by its file name, partitioned by kind and business
+/// date, labelled with what the Toss parser needs.
+pub fn toss_file_unit(file: &TossFileName, origin: String, version: FileVersion) -> LoadUnit {
+    let kind = file.kind.as_str().to_owned();
+    LoadUnit {
+        name: file.file_name(),
+        origin,
+        business_date: file.trxdate,
+        labels: BTreeMap::from([
+            ("mid".to_owned(), file.mid.clone()),
+            ("record_kind".to_owned(), kind.clone()),
+        ]),
+        partition: vec![
+            ("record_kind".to_owned(), kind),
+            (
+                "trxdate".to_owned(),
+                file.trxdate.format("%Y-%m-%d").to_string(),
+            ),
+        ],
+        version,
+    }
+}
+
+/// The Toss file a unit of a Toss file source stands for.
+fn toss_file(unit: &LoadUnit) -> TossFileName {
+    TossFileName::parse(&unit.name).expect("Toss file sources name units by their file names")
 }
 
 /// A source config that can build its running source.
@@ -159,66 +182,9 @@ impl FileFilter {
     }
 }
 
-/// The parts of a Toss file name, `{mid}_{AUTH|REV}_{yyyymmdd}.dat`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TossFileName {
-    pub mid: String,
-    pub kind: RecordKind,
-    pub trxdate: NaiveDate,
-}
-
-impl TossFileName {
-    /// Parses a file name; anything else (other files in the folder) is `None`. The mid may
-    /// itself hold `_`, so the name is read from the right.
-    pub fn parse(file_name: &str) -> Option<Self> {
-        let stem = file_name.strip_suffix(".dat")?;
-        let (rest, date) = stem.rsplit_once('_')?;
-        let (mid, kind) = rest.rsplit_once('_')?;
-        let safe_mid = !mid.is_empty()
-            && mid
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if !safe_mid || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let kind = match kind {
-            "AUTH" => RecordKind::Auth,
-            "REV" => RecordKind::Rev,
-            _ => return None,
-        };
-        let trxdate = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
-        Some(TossFileName {
-            mid: mid.to_owned(),
-            kind,
-            trxdate,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_toss_file_names_and_nothing_else() {
-        let name = TossFileName::parse("tosstest_AUTH_20050201.dat").unwrap();
-        assert_eq!(name.mid, "tosstest");
-        assert_eq!(name.kind, RecordKind::Auth);
-        assert_eq!(name.trxdate, NaiveDate::from_ymd_opt(2005, 2, 1).unwrap());
-        let name = TossFileName::parse("my_shop_REV_20070706.dat").unwrap();
-        assert_eq!((name.mid.as_str(), name.kind), ("my_shop", RecordKind::Rev));
-        for other in [
-            "toss_AUTH_20070706.dat.part",
-            "toss_SETTLE_20070706.dat",
-            "toss_AUTH_20070732.dat",
-            "toss_AUTH_2007070.dat",
-            "_AUTH_20070706.dat",
-            "README.md",
-            "../x_AUTH_20070706.dat",
-        ] {
-            assert_eq!(TossFileName::parse(other), None, "{other}");
-        }
-    }
 
     #[test]
     fn filters_by_mid_kind_and_date() {

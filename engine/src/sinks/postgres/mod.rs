@@ -15,7 +15,6 @@ mod types;
 use super::{BuildSink, CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::config::{EnvString, Secret};
 use crate::error::{Error, Result};
-use crate::parser::RECORD_KEY;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::{Bytes, BytesMut};
@@ -142,6 +141,7 @@ impl BuildSink for PostgresSinkConfig {
         Ok(Box::new(PostgresSink {
             name,
             pipeline: context.pipeline.to_owned(),
+            record_key: context.record_key.to_vec(),
             config,
             endpoint,
             tls: tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
@@ -212,6 +212,8 @@ struct PostgresSink {
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     table: TableName,
     key: Option<Vec<String>>,
+    /// The format's record key, the default of `key`.
+    record_key: Vec<String>,
     create_table: bool,
     add_columns: bool,
     /// One connection for the run, opened on the first file, replaced when it breaks.
@@ -439,14 +441,19 @@ impl PostgresSink {
                     ))
                 }
             }
-            None if RECORD_KEY.iter().all(|column| names.contains(column)) => {
-                Ok(RECORD_KEY.iter().map(|column| column.to_string()).collect())
+            None if !self.record_key.is_empty()
+                && self
+                    .record_key
+                    .iter()
+                    .all(|column| names.contains(&column.as_str())) =>
+            {
+                Ok(self.record_key.clone())
             }
             None => Err(self.failed(
                 format!(
                     "the records lack the record key ({}) after the transforms; set `key` to \
                      the columns that identify a record",
-                    RECORD_KEY.join(", ")
+                    self.record_key.join(", ")
                 ),
                 None,
             )),
@@ -702,7 +709,7 @@ impl Sink for PostgresSink {
                 return Err(self.failed(
                     format!(
                         "cannot start loading {} into {}",
-                        unit.source_file, self.table
+                        unit.name, self.table
                     ),
                     Some(err),
                 ));
@@ -714,7 +721,7 @@ impl Sink for PostgresSink {
             sink: self.name.clone(),
             table: self.table.to_string(),
             pipeline: self.pipeline.clone(),
-            source_file: unit.source_file.clone(),
+            source_file: unit.name.clone(),
             client,
             plan,
             copy: Box::pin(copy),

@@ -31,7 +31,9 @@ pub fn load_component(module: &Path, state_dir: &Path) -> Result<Component, Stri
         // SAFETY: the file was written by `Component::serialize` of this engine build (the
         // compatibility hash in its name says so) into the pipeline's own state_dir, and is
         // renamed into place only once complete.
-        match unsafe { Component::deserialize_file(engine, &cached) } {
+        #[allow(unsafe_code)]
+        let deserialized = unsafe { Component::deserialize_file(engine, &cached) };
+        match deserialized {
             Ok(component) => return Ok(component),
             Err(err) => tracing::warn!(
                 path = %cached.display(),

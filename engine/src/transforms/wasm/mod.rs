@@ -17,7 +17,7 @@ mod ipc;
 mod sandbox;
 
 use super::{BuildTransform, Transform, TransformContext, TransformFailure};
-use crate::config::{EnvString, expand_env_in};
+use crate::env::{EnvString, expand_env_in};
 use crate::error::{Error, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;

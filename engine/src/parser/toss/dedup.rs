@@ -371,7 +371,10 @@ impl Filter {
             let block = &self.blocks[self.block(hash)];
             // SAFETY: a prefetch is a hint that never faults and reads nothing the program sees;
             // the pointer is to a live block besides.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().cast()) };
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().cast())
+            };
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = hash;

@@ -34,8 +34,8 @@ pub(crate) struct Workers {
 impl Workers {
     /// Parsing on `pool`, or on the caller's thread when there is none.
     pub(crate) fn new(pool: Option<&'static rayon::ThreadPool>) -> Self {
-        // One segment per worker: measured on 2 cores, one more in flight was no faster and
-        // held another 10 to 20 MB.
+        // One segment per worker: one more in flight was no faster and held another segment's
+        // memory.
         let window = pool.map_or(1, rayon::ThreadPool::current_num_threads);
         Workers {
             pool,

@@ -13,7 +13,7 @@ use super::RecordKind;
 /// Fields in every Toss record.
 pub(crate) const FIELD_COUNT: usize = 12;
 
-/// The seed's field names, in order (field 10 is `paydate` in AUTH, `refunddate` in REV).
+/// Toss's names of the fields, in order (field 10 is `paydate` in AUTH, `refunddate` in REV).
 pub(crate) const FIELD_NAMES: [&str; FIELD_COUNT] = [
     "mid",
     "paytype",

@@ -24,7 +24,9 @@ use super::dedup::{KeySet, Seen};
 use super::segment::{self, ParsedSegment, Segment, Settled};
 use super::text::{TextEncoding, decode_lossy};
 use super::workers::Workers;
-use super::{Delimiter, Encoding, FileContext, ParseStats, ParserOptions, Reject, toss_schema};
+use super::{
+    DecodeError, Delimiter, Encoding, FileContext, ParseStats, ParserOptions, Reject, toss_schema,
+};
 
 /// The longest line the decoder reads. A Toss record is a few hundred bytes at most; a longer
 /// line means the input is not a Toss file (or has lost its line ends), and is rejected with its
@@ -250,15 +252,16 @@ impl TossDecoder {
         })
     }
 
-    /// An I/O error of the duplicate-key check's temporary file (see the `dedup` module), taken
-    /// once. After one, a duplicate may have gone unnoticed: the file must not be loaded.
-    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
-        self.keys.take_failure()
-    }
-
-    /// Whether [`finish`](Self::finish) has been called.
-    pub fn is_finished(&self) -> bool {
-        self.finished
+    /// Fails on an I/O error of the duplicate-key check's temporary file (see the `dedup`
+    /// module): after one, a duplicate may have gone unnoticed, so the file must not be loaded.
+    pub(super) fn check_keys(&mut self) -> Result<(), DecodeError> {
+        match self.keys.take_failure() {
+            None => Ok(()),
+            Some(source) => Err(DecodeError {
+                doing: "check for duplicates",
+                source,
+            }),
+        }
     }
 
     /// Sends the gathered lines to be parsed, as a segment. `unterminated`: the last of them is

@@ -180,7 +180,7 @@ fn decode_euc_kr(bytes: &[u8], out: &mut String) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::fields::split_fields;
+    use crate::parser::toss::fields::split_fields;
 
     const EUC_KR_LINE: &[u8] =
         b"toss;SC0010;t;o;11100;\xb1\xb9\xb9\xce;u;15000;N;20070706235927;30017594;10";

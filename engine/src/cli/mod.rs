@@ -1,0 +1,172 @@
+//! The command line: the arguments of every command, and one file per command that turns them
+//! into a call of the library. Errors become messages and exit codes in `main` only.
+
+mod inspect;
+mod run;
+mod status;
+mod validate;
+mod watch;
+
+use clap::{Args, Parser, Subcommand};
+use engine::dates::parse_date;
+use engine::parser::toss::{Delimiter, Encoding};
+use engine::{Error, Result};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Loads Toss Payments transaction files (AUTH approvals, REV cancels) into your own systems.
+#[derive(Parser)]
+#[command(name = "engine", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Runs the pipeline once for the business dates given (default: the file's `dates`).
+    Run {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        dates: DateArgs,
+    },
+    /// Keeps running, loading each new version of today's (and yesterday's) files on Toss's
+    /// schedule; stops cleanly on SIGINT / SIGTERM.
+    Watch {
+        pipeline: PathBuf,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Checks the pipeline file and the environment variables it names, without moving data.
+    Validate { pipeline: PathBuf },
+    /// Shows what the pipeline has loaded: each file's version, and the last run's outcome.
+    Status {
+        pipeline: PathBuf,
+        /// Print JSON, for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reads one Toss file and shows its rows, encoding, delimiter and rejected lines.
+    Inspect(InspectArgs),
+    /// Plugin tools.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Creates a plugin crate that builds and runs as it is, to change into your own mapping.
+    New {
+        /// The crate's name (lowercase letters, digits, '-', '_').
+        name: String,
+        /// The folder to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The engine's sdk/ folder (default: the one this engine was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct DateArgs {
+    /// One business date (Korea time), YYYY-MM-DD.
+    #[arg(long, value_parser = parse_date, conflicts_with_all = ["from", "to"])]
+    date: Option<chrono::NaiveDate>,
+    /// First business date of a range, YYYY-MM-DD (with --to).
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    from: Option<chrono::NaiveDate>,
+    /// Last business date of a range, YYYY-MM-DD (with --from).
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    to: Option<chrono::NaiveDate>,
+}
+
+#[derive(Args)]
+pub(crate) struct InspectArgs {
+    file: PathBuf,
+    /// auto | utf-8 | euc-kr
+    #[arg(long, default_value = "auto", value_parser = parse_encoding)]
+    encoding: Encoding,
+    /// auto | ";" | ","
+    #[arg(long, default_value = "auto", value_parser = parse_delimiter)]
+    delimiter: Delimiter,
+    /// AUTH or REV, when the file name does not say.
+    #[arg(long)]
+    kind: Option<String>,
+    /// The business date, when the file name does not say (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    date: Option<chrono::NaiveDate>,
+    /// How many rows to show.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+}
+
+fn parse_encoding(text: &str) -> std::result::Result<Encoding, String> {
+    text.parse().map_err(|err| format!("{err}"))
+}
+
+fn parse_delimiter(text: &str) -> std::result::Result<Delimiter, String> {
+    text.parse().map_err(|err| format!("{err}"))
+}
+
+impl Command {
+    /// Runs the command.
+    pub(crate) fn run(self) -> Result<ExitCode> {
+        match self {
+            Command::Run { pipeline, dates } => run::run(&pipeline, &dates),
+            Command::Watch {
+                pipeline,
+                metrics_addr,
+            } => watch::watch(&pipeline, metrics_addr),
+            Command::Validate { pipeline } => validate::validate(&pipeline),
+            Command::Status { pipeline, json } => status::status(&pipeline, json),
+            Command::Inspect(args) => inspect::inspect(&args),
+            Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
+                let sdk = sdk.unwrap_or_else(engine::scaffold::default_sdk_path);
+                engine::scaffold::new_plugin(&name, &dir, &sdk).map(|folder| {
+                    println!(
+                        "created {0}\n  cd {0} && cargo build --release --target wasm32-wasip2",
+                        folder.display()
+                    );
+                    ExitCode::SUCCESS
+                })
+            }
+        }
+    }
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(engine::threads::from_env()?)
+        .enable_all()
+        .build()
+        .map_err(|err| Error::io("cannot start the async runtime", err))
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+pub(crate) fn stop_on_signals() -> Result<tokio_util::sync::CancellationToken> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut interrupt = signal(SignalKind::interrupt())
+        .map_err(|err| Error::io("cannot listen for SIGINT", err))?;
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|err| Error::io("cannot listen for SIGTERM", err))?;
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!("{name}: rolling back the file in flight and stopping");
+        token.cancel();
+    });
+    Ok(stop)
+}
+

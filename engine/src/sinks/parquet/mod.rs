@@ -1,0 +1,210 @@
+//! `type = "parquet"`: the data lake, one Parquet file per load unit in Hive-style partitions
+//! (see `layout.rs`).
+//!
+//! A newer version of a unit is written beside the old output under a name no reader takes as
+//! data and put in place over it in one step (see `put.rs`), so a reader sees either the old
+//! version or the new one, never a mix and never both. Encoding runs on a thread of its own and
+//! the columns on every core (see `encoder.rs`); how each column is encoded follows its hints
+//! (see `tuning.rs`), never its name.
+
+mod encoder;
+mod layout;
+mod put;
+mod tuning;
+
+use super::{BuildSink, CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
+use crate::config::EnvString;
+use crate::error::{Error, Result};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use encoder::{Background, Encoder};
+use parquet::basic::ZstdLevel;
+use put::{Destination, LocalFolder, PendingObject};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// `[[sinks]]` with `type = "parquet"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetSinkConfig {
+    /// The lake's root folder.
+    pub path: EnvString,
+    /// zstd level, 1 (fast) to 22 (small); default 1 (`bench/README.md` has what the levels
+    /// cost and save).
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+    /// Rows per row group (default 262144); bounds the writer's memory.
+    #[serde(default = "default_row_group_rows")]
+    pub row_group_rows: usize,
+}
+
+fn default_zstd_level() -> i32 {
+    1
+}
+fn default_row_group_rows() -> usize {
+    262_144
+}
+
+impl BuildSink for ParquetSinkConfig {
+    fn build(&self, name: String, _context: &SinkContext) -> Result<Box<dyn Sink>> {
+        let level = ZstdLevel::try_new(self.zstd_level).map_err(|_| {
+            Error::config(
+                format!("[[sinks]] {name} zstd_level"),
+                format!("{} is not a zstd level; use 1 to 22", self.zstd_level),
+            )
+        })?;
+        if self.row_group_rows == 0 {
+            return Err(Error::config(
+                format!("[[sinks]] {name} row_group_rows"),
+                "row_group_rows must be at least 1",
+            ));
+        }
+        Ok(Box::new(ParquetSink {
+            name,
+            destination: Arc::new(LocalFolder::new(self.path.to_path())),
+            level,
+            row_group_rows: self.row_group_rows,
+        }))
+    }
+}
+
+struct ParquetSink {
+    name: String,
+    destination: Arc<dyn Destination>,
+    level: ZstdLevel,
+    row_group_rows: usize,
+}
+
+#[async_trait::async_trait]
+impl Sink for ParquetSink {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn begin(&self, unit: &LoadUnit, schema: SchemaRef) -> Result<Box<dyn SinkWriter>> {
+        let placement = layout::place(unit, &schema);
+        let projected = schema.project(&placement.kept).map_err(|err| {
+            Error::sink(
+                &self.name,
+                format!("cannot drop the partition columns: {err}"),
+            )
+        })?;
+        let properties = tuning::properties(&projected, self.level, self.row_group_rows);
+        let file_schema = Arc::new(crate::hints::without_hints(&projected));
+        let described = self.destination.describe(&placement.path);
+        let object = self
+            .destination
+            .create(&placement.path)
+            .map_err(|err| Error::Sink {
+                sink: self.name.clone(),
+                message: format!("cannot create {described}"),
+                cause: Some(Box::new(err)),
+            })?;
+        let encoder = Encoder::new(object, &file_schema, properties).map_err(|err| {
+            Error::sink(&self.name, format!("cannot start a Parquet file: {err}"))
+        })?;
+        let encoder = Background::start(encoder).map_err(|err| Error::Sink {
+            sink: self.name.clone(),
+            message: "cannot start the Parquet encoder".to_owned(),
+            cause: Some(Box::new(err)),
+        })?;
+        Ok(Box::new(ParquetWriter {
+            sink: self.name.clone(),
+            writer: Some(encoder),
+            kept: placement.kept,
+            file_schema,
+            described,
+            rows: 0,
+        }))
+    }
+}
+
+struct ParquetWriter {
+    sink: String,
+    writer: Option<Background<Box<dyn PendingObject>>>,
+    kept: Vec<usize>,
+    /// The schema of the file: the batches' without the partition columns and the hints.
+    file_schema: SchemaRef,
+    /// The final file, as named in messages.
+    described: String,
+    rows: u64,
+}
+
+impl ParquetWriter {
+    fn failed(&self, message: String) -> Error {
+        Error::sink(&self.sink, message)
+    }
+}
+
+#[async_trait::async_trait]
+impl SinkWriter for ParquetWriter {
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let projected = batch
+            .project(&self.kept)
+            .map_err(|err| self.failed(format!("unexpected batch: {err}")))?;
+        let same_columns = projected.schema().fields().len() == self.file_schema.fields().len()
+            && projected
+                .schema()
+                .fields()
+                .iter()
+                .zip(self.file_schema.fields())
+                .all(|(got, expected)| {
+                    got.name() == expected.name()
+                        && got.data_type() == expected.data_type()
+                        && got.is_nullable() == expected.is_nullable()
+                });
+        if !same_columns {
+            return Err(self.failed(format!(
+                "a batch's schema changed mid-file: expected {:?}, got {:?}",
+                self.file_schema,
+                projected.schema()
+            )));
+        }
+        let projected = RecordBatch::try_new(
+            Arc::clone(&self.file_schema),
+            projected.columns().to_vec(),
+        )
+        .map_err(|err| self.failed(format!("unexpected batch: {err}")))?;
+        let rows = projected.num_rows() as u64;
+        let writer = self.writer.as_mut().expect("writer lives until commit");
+        // The encoder may be a batch behind: wait for it off the async workers' backs.
+        if tokio::task::block_in_place(|| writer.send(projected)).is_err() {
+            let stopped = self.writer.take().expect("present above").finish();
+            let why = match stopped {
+                Ok(object) => {
+                    object.abort();
+                    "it stopped".to_owned()
+                }
+                Err(err) => err.to_string(),
+            };
+            return Err(self.failed(format!("cannot write Parquet: {why}")));
+        }
+        self.rows += rows;
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>, _version: &CommittedVersion) -> Result<u64> {
+        let Some(writer) = self.writer.take() else {
+            return Err(self.failed("cannot commit after a failed write".to_owned()));
+        };
+        let sink = self.sink.clone();
+        let described = self.described.clone();
+        tokio::task::block_in_place(move || -> Result<()> {
+            let object = writer
+                .finish()
+                .map_err(|err| Error::sink(&sink, format!("cannot finish Parquet: {err}")))?;
+            object.commit().map_err(|err| Error::Sink {
+                sink: sink.clone(),
+                message: format!("cannot put {described} in place"),
+                cause: Some(Box::new(err)),
+            })
+        })?;
+        Ok(self.rows)
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        if let Some(writer) = self.writer.take() {
+            tokio::task::block_in_place(|| writer.abort());
+        }
+    }
+}
