@@ -9,23 +9,22 @@
 //! # Layout
 //! - [`config`]: the pipeline file, its keys and its error messages.
 //! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
-//! - [`sources`]: where files come from (`dir`), one file per source type.
+//! - [`sources`]: where files come from (`dir`, `ftp`, `http`), one module per source type.
 //! - [`parser`]: the Toss record format, as a push decoder from bytes to Arrow batches.
 //! - [`transforms`]: the step where merchants' own mappings run, as sandboxed WebAssembly
 //!   plugins (`wasm`).
-//! - [`sinks`]: where records go (`parquet`, `webhook`), one file per sink type.
+//! - [`sinks`]: where records go (`parquet`, `postgres`, `webhook`), one module per sink type.
 //! - [`rejects`]: the JSON Lines file of lines that could not become rows.
-//! - [`retry`]: the backoff every remote party is retried with.
+//! - [`remote`]: what every remote party shares: the retry policy and loop, `Retry-After`, the
+//!   HTTP client, verified TLS.
 //! - [`scaffold`]: `engine plugin new`, a plugin crate to start from.
 //! - [`state`]: what each pipeline loaded, in SQLite; the per-pipeline run lock.
 //! - [`pipeline`]: builds the stages from a config and runs them in the order that makes
 //!   re-loads exact.
 //! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the encoding pool.
-//! - [`tls`]: verified TLS for every remote party.
 //! - [`watch`], [`schedule`], [`metrics`]: `engine watch` on Toss's upload times, and its
 //!   Prometheus metrics.
 //! - [`summary`]: what a run did, as a table for people and a verdict for the exit code.
-//! - [`web`]: what the HTTP clients share (User-Agent, URL-free error text).
 //! - [`error`]: the error type and its exit codes.
 
 pub mod config;
@@ -35,7 +34,7 @@ pub mod metrics;
 pub mod parser;
 pub mod pipeline;
 pub mod rejects;
-pub mod retry;
+pub mod remote;
 pub mod scaffold;
 pub mod schedule;
 pub mod sinks;
@@ -43,9 +42,7 @@ pub mod sources;
 pub mod state;
 pub mod summary;
 pub mod threads;
-pub mod tls;
 pub mod transforms;
 pub mod watch;
-pub mod web;
 
 pub use error::{Error, Result};

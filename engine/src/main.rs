@@ -118,6 +118,9 @@ fn parse_delimiter(text: &str) -> std::result::Result<Delimiter, String> {
 
 fn main() -> ExitCode {
     engine::threads::bound_allocator_heaps();
+    // One crypto provider for every TLS connection of the process (FTPS, HTTPS, PostgreSQL).
+    // Installing fails only if one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let outcome = match cli.command {

@@ -125,7 +125,7 @@ impl BuildSink for PostgresSinkConfig {
                 "tls_insecure skips verification, so ca_file would be ignored; keep one of them",
             ));
         }
-        let tls = crate::tls::client_config(
+        let tls = crate::remote::tls::client_config(
             &format!("[[sinks]] {name}"),
             self.ca_file.as_ref().map(|path| path.to_path()),
             self.tls_insecure,
