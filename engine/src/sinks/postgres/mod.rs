@@ -37,7 +37,7 @@ pub struct PostgresSinkConfig {
     pub url: Secret,
     /// The table to load, optionally schema-qualified (`finance.toss_transactions`).
     pub table: EnvString,
-    /// Columns to upsert on (default: the record key of the spec, when the schema has it).
+    /// Columns to upsert on (default: the parser's record key, when the schema has it).
     #[serde(default)]
     pub key: Option<Vec<String>>,
     /// Create the table when it is missing (default true).
