@@ -63,7 +63,7 @@ fn default_dates() -> DatesSpec {
 }
 
 fn default_state_dir() -> EnvString {
-    EnvString(".engine".to_owned())
+    EnvString::from_literal(".engine")
 }
 
 impl PipelineConfig {

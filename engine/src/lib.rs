@@ -21,7 +21,7 @@
 //!   ↑
 //! vocabulary     unit (the load unit) · toss (Toss file facts) · hints (column hints) · env
 //!   ↑
-//! infrastructure error · dates · threads · retry · tls · web
+//! infrastructure error · dates · threads · remote (retries, HTTP client, TLS)
 //! ```
 //!
 //! - [`unit`]: the load unit a source hands over and a sink replaces whole, and its version.
@@ -44,8 +44,8 @@
 //!   Prometheus metrics.
 //! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
 //! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the pools.
-//! - [`retry`], [`tls`], [`web`]: what every remote party shares: backoff, verified TLS, the
-//!   HTTP client's User-Agent and URL-free errors.
+//! - [`remote`]: what every remote party shares: the retry policy and loop, `Retry-After`, the
+//!   HTTP client, verified TLS.
 //! - [`error`]: the error type and its exit codes.
 
 pub mod config;
@@ -57,7 +57,7 @@ pub mod metrics;
 pub mod parser;
 pub mod pipeline;
 pub mod rejects;
-pub mod retry;
+pub mod remote;
 pub mod scaffold;
 pub mod schedule;
 pub mod sinks;
@@ -65,11 +65,9 @@ pub mod sources;
 pub mod state;
 pub mod summary;
 pub mod threads;
-pub mod tls;
 pub mod toss;
 pub mod transforms;
 pub mod unit;
 pub mod watch;
-pub mod web;
 
 pub use error::{Error, Result};

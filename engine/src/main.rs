@@ -10,6 +10,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Process-wide settings, made once before any other thread starts.
     engine::threads::bound_allocator_heaps();
+    // One crypto provider for every TLS connection of the process (FTPS, HTTPS, PostgreSQL).
+    // Installing fails only if one is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match cli.command.run() {

@@ -134,8 +134,11 @@ impl Watch {
             } else {
                 failures += 1;
                 let retry = now()
-                    + chrono::Duration::from_std(crate::retry::backoff(RETRY_BASE, failures - 1))
-                        .unwrap_or_default();
+                    + chrono::Duration::from_std(crate::remote::retry::backoff(
+                        RETRY_BASE,
+                        failures - 1,
+                    ))
+                    .unwrap_or_default();
                 wake = retry.min(scheduled);
                 tracing::warn!(
                     pipeline = %name,

@@ -17,19 +17,28 @@ use super::{AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss
 use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
+use crate::remote::http::{ClientSettings, Redirects, describe_error};
+use crate::remote::retry::{Attempt, Failed, RetryPolicy, retry};
+use crate::remote::retry_after::retry_after;
 use crate::toss::RecordKind;
-use crate::retry::backoff;
 use crate::unit::{FileVersion, LoadUnit};
 use chrono::{DateTime, FixedOffset};
 use md5::{Digest, Md5};
 use serde::Deserialize;
 use std::io::{Seek, Write};
 use std::sync::Arc;
-use std::time::Duration;
 use xxhash_rust::xxh3::xxh3_128;
 
 /// Toss's production download address.
 pub const TRXDOWN_URL: &str = "https://pgweb.tosspayments.com/pg/wmp/outerpage/trxdown.jsp";
+
+/// `timeout_secs`, `retries` and `retry_base_ms` when the pipeline file leaves them out: Toss's
+/// page is slow, so a request may take a minute and a retry waits a second first.
+const RETRY_DEFAULTS: RetryPolicy = RetryPolicy {
+    timeout_secs: 60,
+    retries: 3,
+    retry_base_ms: 1000,
+};
 
 /// At most this many business dates in one run (ten years), so a typo cannot start a flood.
 const MAX_DATES: i64 = 3660;
@@ -69,13 +78,13 @@ fn default_url() -> EnvString {
     EnvString::from_literal(TRXDOWN_URL)
 }
 fn default_timeout_secs() -> u64 {
-    60
+    RETRY_DEFAULTS.timeout_secs
 }
 fn default_retries() -> u32 {
-    3
+    RETRY_DEFAULTS.retries
 }
 fn default_retry_base_ms() -> u64 {
-    1000
+    RETRY_DEFAULTS.retry_base_ms
 }
 fn default_concurrency() -> usize {
     4
@@ -83,6 +92,20 @@ fn default_concurrency() -> usize {
 
 impl BuildSource for HttpSourceConfig {
     fn build(&self) -> Result<Arc<dyn Source>> {
+        Ok(Arc::new(self.build_source()?))
+    }
+}
+
+impl HttpSourceConfig {
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            timeout_secs: self.timeout_secs,
+            retries: self.retries,
+            retry_base_ms: self.retry_base_ms,
+        }
+    }
+
+    fn build_source(&self) -> Result<HttpSource> {
         let at = |key: &str| format!("[source] {key}");
         if self.mids.is_empty() {
             return Err(Error::config(
@@ -102,12 +125,8 @@ impl BuildSource for HttpSourceConfig {
                 "concurrency must be 1 to 32",
             ));
         }
-        if self.timeout_secs == 0 {
-            return Err(Error::config(
-                at("timeout_secs"),
-                "timeout_secs must be at least 1",
-            ));
-        }
+        let retry_policy = self.retry_policy();
+        retry_policy.check("[source]")?;
         let url = reqwest::Url::parse(&self.url).map_err(|err| {
             Error::config(
                 at("url"),
@@ -120,20 +139,18 @@ impl BuildSource for HttpSourceConfig {
                 "url must start with https:// (or http://)",
             ));
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
         if self.tls_insecure {
             tracing::warn!("tls_insecure = true: the http source accepts any certificate");
         }
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(self.timeout_secs))
-            .connect_timeout(Duration::from_secs(self.timeout_secs.min(30)))
-            .tls_danger_accept_invalid_certs(self.tls_insecure)
-            .user_agent(crate::web::USER_AGENT)
-            .build()
-            .map_err(|err| {
-                Error::config(at("url"), format!("cannot set up the HTTP client: {err}"))
-            })?;
-        Ok(Arc::new(HttpSource {
+        let client = crate::remote::http::client(ClientSettings {
+            section: "[source]",
+            timeout: retry_policy.timeout(),
+            // This source has always followed redirects (up to 10), unlike the webhook.
+            redirects: Redirects::Follow,
+            ca_file: None,
+            tls_insecure: self.tls_insecure,
+        })?;
+        Ok(HttpSource {
             client,
             url,
             mertkey: self.mertkey.expose().to_owned(),
@@ -142,10 +159,9 @@ impl BuildSource for HttpSourceConfig {
                 .kinds
                 .clone()
                 .unwrap_or_else(|| vec![RecordKind::Auth, RecordKind::Rev]),
-            retries: self.retries,
-            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_policy,
             concurrency: self.concurrency,
-        }))
+        })
     }
 }
 
@@ -155,17 +171,8 @@ struct HttpSource {
     mertkey: String,
     mids: Vec<String>,
     kinds: Vec<RecordKind>,
-    retries: u32,
-    retry_base: Duration,
+    retry_policy: RetryPolicy,
     concurrency: usize,
-}
-
-/// What one attempt came to.
-enum Attempt {
-    Body(Vec<u8>),
-    /// Worth another try after the pause (the server's Retry-After, if it gave one).
-    Retry(String, Option<Duration>),
-    Fail(String),
 }
 
 impl HttpSource {
@@ -201,36 +208,28 @@ impl HttpSource {
         }
     }
 
-    async fn attempt(&self, file: &LoadUnit) -> Attempt {
+    /// One GET of `file`: its body, or why not.
+    async fn attempt(&self, file: &LoadUnit) -> Attempt<Vec<u8>> {
         let response = match self.client.get(self.signed_url(&toss_file(file))).send().await {
             Ok(response) => response,
-            Err(err) => return Attempt::Retry(crate::web::describe_error(&err), None),
+            Err(err) => return Attempt::retry(describe_error(&err)),
         };
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            let wait = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.trim().parse::<u64>().ok())
-                .map(|secs| Duration::from_secs(secs.min(300)));
-            return Attempt::Retry("HTTP 429 Too Many Requests".into(), wait);
+            return Attempt::Retry {
+                why: "HTTP 429 Too Many Requests".into(),
+                after: retry_after(response.headers()),
+            };
         }
         if status.is_server_error() {
-            return Attempt::Retry(format!("HTTP {status}"), None);
+            return Attempt::retry(format!("HTTP {status}"));
         }
         if !status.is_success() {
             return Attempt::Fail(format!("HTTP {status}: {}", meaning_of(status)));
         }
         match response.bytes().await {
-            Ok(body) => Attempt::Body(body.to_vec()),
-            Err(err) => Attempt::Retry(
-                format!(
-                    "the response broke off: {}",
-                    crate::web::describe_error(&err)
-                ),
-                None,
-            ),
+            Ok(body) => Attempt::Done(body.to_vec()),
+            Err(err) => Attempt::retry(format!("the response broke off: {}", describe_error(&err))),
         }
     }
 }
@@ -272,28 +271,11 @@ impl Source for HttpSource {
     }
 
     async fn fetch(&self, file: &LoadUnit) -> Result<Fetched> {
-        let mut attempt = 0;
-        let body = loop {
-            match self.attempt(file).await {
-                Attempt::Body(body) => break body,
-                Attempt::Fail(why) => return Err(self.failed(file, why)),
-                Attempt::Retry(why, _) if attempt >= self.retries => {
-                    return Err(self.failed(
-                        file,
-                        format!("{why} (gave up after {} attempts)", attempt + 1),
-                    ));
-                }
-                Attempt::Retry(why, wait) => {
-                    attempt += 1;
-                    let pause = wait.unwrap_or_else(|| backoff(self.retry_base, attempt - 1));
-                    tracing::warn!(
-                        file = %file.name,
-                        "{why}; retry {attempt} of {} in {:.1} s",
-                        self.retries,
-                        pause.as_secs_f64()
-                    );
-                    tokio::time::sleep(pause).await;
-                }
+        let body = match retry(&self.retry_policy, &file.name, || self.attempt(file)).await {
+            Ok(done) => done.value,
+            Err(Failed::Refused { why, .. }) => return Err(self.failed(file, why)),
+            Err(Failed::Exhausted { why, attempts }) => {
+                return Err(self.failed(file, format!("{why} (gave up after {attempts} attempts)")));
             }
         };
         if let Some(problem) = not_toss_records(&body) {
@@ -403,16 +385,47 @@ fn not_toss_records(body: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn source(mertkey: &str) -> HttpSource {
+        let config: HttpSourceConfig = toml::from_str(&format!(
+            "url = \"https://toss.example/trxdown.jsp\"\nmertkey = \"{mertkey}\"\nmids = [\"tosstest\"]"
+        ))
+        .unwrap();
+        config.build_source().unwrap()
+    }
+
+    fn file() -> TossFileName {
+        TossFileName::parse("tosstest_AUTH_20070706.dat").unwrap()
+    }
+
     #[test]
     fn the_key_is_the_lowercase_md5_of_mid_and_mertkey() {
-        // md5("tosstest" + "secret") computed independently.
-        let key = hex::encode(Md5::digest(b"tosstestsecret"));
-        assert_eq!(key.len(), 32);
-        assert_eq!(key, key.to_lowercase());
+        let signed = source("secret").signed_url(&file());
+        let key: Vec<String> = signed
+            .query_pairs()
+            .filter(|(name, _)| name == "key")
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        // md5("tosstest" + "secret"), computed independently: printf tosstestsecret | md5sum
+        assert_eq!(key, ["10e6424acaab6f4cdf1861ca94d5326c"]);
         assert_eq!(
-            hex::encode(Md5::digest(b"")),
-            "d41d8cd98f00b204e9800998ecf8427e"
+            signed.as_str(),
+            "https://toss.example/trxdown.jsp?mertid=tosstest&servicecode=TRX&trxdate=20070706\
+             &key=10e6424acaab6f4cdf1861ca94d5326c"
         );
+        // What users see carries everything but the key.
+        let public = source("secret").public_url(&file());
+        assert!(!public.as_str().contains("key="), "{public}");
+    }
+
+    #[test]
+    fn retry_settings_default_and_are_checked() {
+        let config: HttpSourceConfig =
+            toml::from_str("mertkey = \"k\"\nmids = [\"toss\"]").unwrap();
+        assert_eq!(config.retry_policy(), RETRY_DEFAULTS);
+        let slow: HttpSourceConfig =
+            toml::from_str("mertkey = \"k\"\nmids = [\"toss\"]\ntimeout_secs = 0").unwrap();
+        let message = slow.build().err().unwrap().to_string();
+        assert!(message.contains("[source] timeout_secs"), "{message}");
     }
 
     #[test]

@@ -185,6 +185,7 @@ impl FileFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn filters_by_mid_kind_and_date() {

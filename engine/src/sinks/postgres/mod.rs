@@ -36,7 +36,7 @@ pub struct PostgresSinkConfig {
     pub url: Secret,
     /// The table to load, optionally schema-qualified (`finance.toss_transactions`).
     pub table: EnvString,
-    /// Columns to upsert on (default: the record key of the spec, when the schema has it).
+    /// Columns to upsert on (default: the parser's record key, when the schema has it).
     #[serde(default)]
     pub key: Option<Vec<String>>,
     /// Create the table when it is missing (default true).
@@ -124,7 +124,7 @@ impl BuildSink for PostgresSinkConfig {
                 "tls_insecure skips verification, so ca_file would be ignored; keep one of them",
             ));
         }
-        let tls = crate::tls::client_config(
+        let tls = crate::remote::tls::client_config(
             &format!("[[sinks]] {name}"),
             self.ca_file.as_ref().map(|path| path.to_path()),
             self.tls_insecure,

@@ -1,7 +1,11 @@
-//! TLS as every remote party of the engine uses it (FTPS, PostgreSQL): certificates are
+//! TLS as every remote party of the engine uses it (FTPS, PostgreSQL, HTTPS): certificates are
 //! verified against the system's roots plus an optional `ca_file`, and only a pipeline file that
 //! says `tls_insecure = true` turns verification off. One place, so that no connection is
 //! quietly laxer than another.
+//!
+//! The cryptography is the process's default rustls provider, which the binary installs (ring)
+//! when it starts; code that runs without it — unit tests, other programs using the library —
+//! gets ring as well, without installing anything process-wide.
 
 use crate::error::{Error, Result};
 use std::path::PathBuf;
@@ -13,7 +17,7 @@ pub fn client_config(
     ca_file: Option<PathBuf>,
     insecure: bool,
 ) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|err| {
@@ -76,6 +80,13 @@ pub fn client_config(
     Ok(Arc::new(
         builder.with_root_certificates(roots).with_no_client_auth(),
     ))
+}
+
+/// The process's default crypto provider, or ring when none was installed.
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
 
 /// `tls_insecure = true`: any certificate is accepted (the handshake's signatures are still

@@ -1,0 +1,135 @@
+//! What every HTTP client of the engine shares — the Toss download and the webhook: one way to
+//! build the client (timeouts, User-Agent, redirects, TLS verified as everywhere else in the
+//! engine), and error descriptions that never show a URL (Toss's carries the merchant's key, a
+//! webhook's often a token).
+
+use super::tls;
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The User-Agent of every request the engine makes.
+pub const USER_AGENT: &str = concat!("toss-etl/", env!("CARGO_PKG_VERSION"));
+
+/// The longest wait for a TCP (and TLS) connection, whatever `timeout_secs` says.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a client does with a 3xx answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirects {
+    /// Hand the 3xx to the caller, which says what to do instead.
+    Refuse,
+    /// Follow up to 10 redirects (reqwest's default).
+    Follow,
+}
+
+/// How to build one HTTP client.
+#[derive(Debug)]
+pub struct ClientSettings<'a> {
+    /// The pipeline-file section the client belongs to (`[source]`, `[[sinks]] name`), for
+    /// errors.
+    pub section: &'a str,
+    /// How long one request may take, answer included; connecting may take at most 30 s of it.
+    pub timeout: Duration,
+    pub redirects: Redirects,
+    /// A PEM file with a certificate authority to trust besides the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate.
+    pub tls_insecure: bool,
+}
+
+/// A client with the engine's User-Agent, `settings`' timeouts and redirect rule, and TLS
+/// verified by [`tls::client_config`].
+pub fn client(settings: ClientSettings<'_>) -> Result<reqwest::Client> {
+    let ClientSettings {
+        section,
+        timeout,
+        redirects,
+        ca_file,
+        tls_insecure,
+    } = settings;
+    let tls = tls::client_config(section, ca_file, tls_insecure)?;
+    let mut tls = rustls::ClientConfig::clone(&tls);
+    // What reqwest asks for when it builds its own TLS settings without HTTP/2.
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let redirect = match redirects {
+        Redirects::Refuse => reqwest::redirect::Policy::none(),
+        Redirects::Follow => reqwest::redirect::Policy::default(),
+    };
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+        .redirect(redirect)
+        .tls_backend_preconfigured(tls)
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|err| {
+            Error::config(
+                format!("{section} url"),
+                format!("cannot set up the HTTP client: {err}"),
+            )
+        })
+}
+
+/// Describes a reqwest error by its kind and innermost cause, never by its URL.
+pub fn describe_error(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else if err.is_body() || err.is_decode() {
+        "the answer broke off"
+    } else {
+        "request failed"
+    };
+    let mut detail = String::new();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        detail = inner.to_string();
+        cause = inner.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(redirects: Redirects, tls_insecure: bool) -> ClientSettings<'static> {
+        ClientSettings {
+            section: "[source]",
+            timeout: Duration::from_secs(5),
+            redirects,
+            ca_file: None,
+            tls_insecure,
+        }
+    }
+
+    #[test]
+    fn clients_build_without_a_process_wide_crypto_provider() {
+        // Unit tests do not run main, which installs one.
+        for redirects in [Redirects::Refuse, Redirects::Follow] {
+            for insecure in [false, true] {
+                client(settings(redirects, insecure)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_named() {
+        let message = client(ClientSettings {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..settings(Redirects::Refuse, false)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.contains("[source] ca_file") && message.contains("/nonexistent/ca.pem"),
+            "{message}"
+        );
+    }
+}
