@@ -1,10 +1,10 @@
-//! Issue 6: one whole business day as Toss delivers it — the previous day's full file at 00:05,
+//! One whole business day as Toss delivers it — the previous day's full file at 00:05,
 //! then 72 cumulative versions of the day's AUTH and REV files, one every 20 minutes — loaded
 //! after each version into the lake, a real PostgreSQL and a webhook receiver, with the engine
 //! killed (SIGKILL) at three random moments. At the end every sink must equal the final files.
 
-use crate::pg::PgServer;
-use crate::receiver::Receiver;
+use crate::support::pg::PgServer;
+use crate::support::receiver::Receiver;
 use crate::support::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};

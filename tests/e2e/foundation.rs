@@ -1,4 +1,4 @@
-//! Issue 2: a folder of Toss files into a Parquet lake — correct, streaming, incremental.
+//! A folder of Toss files into a Parquet lake — correct, streaming, incremental.
 
 use crate::support::*;
 use arrow::datatypes::{DataType, TimeUnit};
@@ -351,44 +351,119 @@ fn dates_select_files_and_other_files_are_left_alone() {
     assert_eq!(usage.code, 2, "--from without --to is bad usage");
 }
 
+/// The dir source looks twice, `settle_secs` apart, at a file modified within `settle_secs` of
+/// the listing, and defers it if it changed in between. The writer here appends a line every
+/// 10 ms from before the engine starts until after it has exited, so whenever the engine lists
+/// the file and looks again, the file is both fresh and changed; no race against the engine's
+/// start-up decides the outcome. Then the upload completes: the file gets its final 30 lines and
+/// a modification time an hour old, so the next run finds it settled without waiting.
 #[test]
 fn a_file_still_being_written_is_deferred_to_the_next_run() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     let workspace = Workspace::new();
     let pipeline = workspace.pipeline(
         "pipeline.toml",
-        "[pipeline]\nname = \"test\"\ndates = \"all\"\n\n[source]\ntype = \"dir\"\npath = \"inbox\"\nsettle_secs = 0.5\n\n[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
+        "[pipeline]\nname = \"test\"\ndates = \"all\"\n\n[source]\ntype = \"dir\"\npath = \"inbox\"\nsettle_secs = 1\n\n[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
     );
     let file = workspace.inbox("toss_AUTH_20070706.dat");
     std::fs::write(&file, "").unwrap();
-    let writer_path = file.clone();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let mut out = std::fs::OpenOptions::new()
-            .append(true)
-            .open(writer_path)
-            .unwrap();
-        for n in 1..=30 {
-            writeln!(out, "{}", toss_line(n, 1000, "10")).unwrap();
-            out.flush().unwrap();
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
-    std::thread::sleep(Duration::from_millis(200));
+    let uploading = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let path = file.clone();
+        let uploading = Arc::clone(&uploading);
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut out = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+            let mut n = 0;
+            while uploading.load(Ordering::SeqCst) {
+                n += 1;
+                writeln!(out, "{}", toss_line(n, 1000, "10")).unwrap();
+                out.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            n
+        })
+    };
+    while std::fs::metadata(&file).unwrap().len() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    uploading.store(false, Ordering::SeqCst);
+    let appended = writer.join().unwrap();
     assert_eq!(run.code, 0, "{}", run.all_output());
     assert!(run.stdout.contains("deferred"), "{}", run.stdout);
     assert!(
         workspace.lake_files().is_empty(),
         "a half-written file must not load"
     );
+    assert!(appended > 1, "the file grew during the run");
 
-    writer.join().unwrap();
-    std::thread::sleep(Duration::from_millis(600));
+    let whole: String = (1..=30)
+        .map(|n| format!("{}\n", toss_line(n, 1000, "10")))
+        .collect();
+    std::fs::write(&file, whole).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
     let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.all_output());
     let batches =
         workspace.read_lake("record_kind=AUTH/trxdate=2007-07-06/toss_AUTH_20070706.parquet");
     assert_eq!(total_rows(&batches), 30);
+}
+
+/// The parse pool and the encoding pool change which thread does the work, never the result:
+/// one file cut into 30 batches and 8 row groups gives the same Parquet bytes with one engine
+/// thread (no pools) and with two.
+#[test]
+fn one_or_two_engine_threads_write_byte_identical_parquet() {
+    const AUTH_FILE: &str = "record_kind=AUTH/trxdate=2007-07-06/toss_AUTH_20070706.parquet";
+    let text = toss_file(30_000, "10");
+    let mut lakes = Vec::new();
+    for threads in ["1", "2"] {
+        let workspace = Workspace::new();
+        std::fs::write(workspace.inbox("toss_AUTH_20070706.dat"), &text).unwrap();
+        let pipeline = workspace.inbox_pipeline(
+            "pipeline.toml",
+            "test",
+            "batch_rows = 1000",
+            "",
+            "[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\nrow_group_rows = 4000\n",
+        );
+        let run = workspace.engine_with_env(
+            &["run", pipeline.to_str().unwrap()],
+            &[("ENGINE_THREADS", threads)],
+        );
+        assert_eq!(
+            run.code,
+            0,
+            "ENGINE_THREADS={threads}: {}",
+            run.all_output()
+        );
+        assert_eq!(workspace.lake_files(), vec![AUTH_FILE.to_owned()]);
+        let path = workspace.path("lake").join(AUTH_FILE);
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&path).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            reader.metadata().num_row_groups(),
+            8,
+            "ENGINE_THREADS={threads}"
+        );
+        assert_eq!(total_rows(&workspace.read_lake(AUTH_FILE)), 30_000);
+        lakes.push(std::fs::read(&path).unwrap());
+    }
+    assert!(
+        lakes[0] == lakes[1],
+        "ENGINE_THREADS=1 wrote {} bytes, ENGINE_THREADS=2 {} bytes, and they differ",
+        lakes[0].len(),
+        lakes[1].len()
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! Issue 4: the HTTP source against a local `trxdown.jsp` and its failures.
+//! The HTTP source against a local `trxdown.jsp` and its failures.
 
+use crate::support::trxdown::{Answer, Trxdown};
 use crate::support::*;
-use crate::trxdown::{Answer, Trxdown};
 use std::time::Duration;
 
 const MERTKEY: &str = "mk-Secret-4242";
@@ -12,7 +12,7 @@ fn euc_kr(text: &str) -> Vec<u8> {
     encoding_rs::EUC_KR.encode(text).0.into_owned()
 }
 
-/// The server with the seed's records for 2007-07-06, in EUC-KR as Toss sends them.
+/// The server with the shipped sample records of 2007-07-06, in EUC-KR as Toss sends them.
 fn server_with_samples() -> Trxdown {
     let server = Trxdown::start(MERTKEY);
     server.set_body(

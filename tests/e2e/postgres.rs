@@ -1,6 +1,6 @@
-//! Issue 5: the Postgres sink, against a real PostgreSQL server per test.
+//! The Postgres sink, against a real PostgreSQL server per test.
 
-use crate::pg::{PASSWORD, PgServer};
+use crate::support::pg::{PASSWORD, PgServer};
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -546,7 +546,7 @@ fn tls_is_verified_against_the_trusted_certificates() {
 fn the_shipped_back_office_pipeline_fills_the_lake_the_table_and_the_webhook() {
     let server = PgServer::start();
     let url = server.create_database(DB);
-    let receiver = crate::receiver::Receiver::start("webhook-test-secret");
+    let receiver = crate::support::receiver::Receiver::start("webhook-test-secret");
     let workspace = Workspace::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let shipped = std::fs::read_to_string(root.join("pipelines/back-office.toml")).unwrap();

@@ -1,7 +1,7 @@
-//! Issue 6: `engine watch` — left running, it loads each new version, survives failed cycles,
+//! `engine watch` — left running, it loads each new version, survives failed cycles,
 //! stops on faults retrying cannot mend, and stops cleanly on a signal.
 
-use crate::pg::PgServer;
+use crate::support::pg::PgServer;
 use crate::support::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
-//! Issue 5 (webhook half): the webhook sink against a local receiver that verifies every
+//! The webhook sink against a local receiver that verifies every
 //! signature, counts deliveries per Idempotency-Key and fails on request.
 
-use crate::receiver::{Answer, Receiver};
+use crate::support::receiver::{Answer, Receiver};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -521,4 +521,66 @@ fn bad_webhook_settings_fail_validation_with_the_key_named() {
         missing.all_output()
     );
     assert!(receiver.seen().is_empty(), "validate moves no data");
+}
+
+/// Sinks are named by their type, numbered from the second of a type on: two Parquet lakes and
+/// a webhook are `parquet`, `parquet#2` and `webhook`, in the run's summary and in
+/// `engine status --json` alike.
+#[test]
+fn sinks_are_named_by_type_and_numbered_when_a_type_repeats() {
+    let receiver = Receiver::start(SECRET);
+    let workspace = Workspace::new();
+    copy_samples(&workspace);
+    let pipeline = workspace.inbox_pipeline(
+        "pipeline.toml",
+        "test",
+        "",
+        "",
+        &format!(
+            r#"[[sinks]]
+type = "parquet"
+path = "lake"
+
+[[sinks]]
+type = "parquet"
+path = "lake2"
+
+[[sinks]]
+type = "webhook"
+url = "{}"
+secret = "${{TEST_WEBHOOK_SECRET}}"
+timeout_secs = 5
+"#,
+            receiver.url()
+        ),
+    );
+    let first = run(&workspace, &pipeline, &[]);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    assert_eq!(sink_rows(&first, "parquet"), 7);
+    assert_eq!(sink_rows(&first, "parquet#2"), 7);
+    assert_eq!(sink_rows(&first, "webhook"), 7);
+    assert!(
+        workspace.path("lake2").is_dir(),
+        "parquet#2 writes its own lake"
+    );
+
+    let status = workspace.engine_with_env(
+        &["status", pipeline.to_str().unwrap(), "--json"],
+        &[("TEST_WEBHOOK_SECRET", SECRET)],
+    );
+    assert_eq!(status.code, 0, "{}", status.all_output());
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        status["sinks"],
+        serde_json::json!(["parquet", "parquet#2", "webhook"])
+    );
+    let files = status["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{status:#}");
+    for file in files {
+        assert_eq!(
+            file["sinks"],
+            serde_json::json!({"parquet": true, "parquet#2": true, "webhook": true}),
+            "{file:#}"
+        );
+    }
 }

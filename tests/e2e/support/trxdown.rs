@@ -1,14 +1,17 @@
 //! A local stand-in for Toss's `trxdown.jsp`: it speaks the protocol (GET with mertid,
 //! servicecode TRX|REV, trxdate, key = md5(mid + mertkey)), serves EUC-KR bodies per mid, kind
 //! and date, answers a wrong key the way a legacy JSP does (status 200, a one-line message), and
-//! can be told to fail in each way the real one does.
+//! can be told to fail in each way the real one does. The HTTP side is
+//! [`HttpServer`](super::http_server::HttpServer), whose log is the list of requests seen.
 
+use super::http_server::{HttpServer, Reply, Request, Response};
 use md5::{Digest, Md5};
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where the page is, as on Toss's server.
+const PATH: &str = "/pg/wmp/outerpage/trxdown.jsp";
 
 /// What the server does with one request.
 #[derive(Debug, Clone)]
@@ -41,35 +44,27 @@ struct State {
     /// Answers to give, in order, per trxdate; then `always`, then `Records`.
     planned: HashMap<String, VecDeque<Answer>>,
     always: HashMap<String, Answer>,
-    seen: Vec<Seen>,
 }
 
 #[derive(Clone)]
 pub struct Trxdown {
-    pub addr: SocketAddr,
+    server: HttpServer,
     state: Arc<Mutex<State>>,
 }
 
 impl Trxdown {
     pub fn start(mertkey: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             mertkey: mertkey.to_owned(),
             ..State::default()
         }));
         let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &state));
-            }
-        });
-        Trxdown { addr, state }
+        let server = HttpServer::start(move |request| answer(request, &shared));
+        Trxdown { server, state }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}/pg/wmp/outerpage/trxdown.jsp", self.addr)
+        self.server.url(PATH)
     }
 
     /// Serves `body` for mid, servicecode (`TRX`/`REV`) and trxdate (`yyyymmdd`).
@@ -102,8 +97,16 @@ impl Trxdown {
         state.planned.remove(trxdate);
     }
 
+    /// Every request so far, in order.
     pub fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
+        self.server
+            .requests()
+            .iter()
+            .map(|request| Seen {
+                query: request.query(),
+                at: request.at,
+            })
+            .collect()
     }
 
     pub fn requests_for(&self, trxdate: &str) -> Vec<Seen> {
@@ -114,37 +117,18 @@ impl Trxdown {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
+/// Checks one request as `trxdown.jsp` does and replies as planned for its trxdate.
+fn answer(request: &Request, state: &Mutex<State>) -> Reply {
+    if request.method != "GET" || request.path() != PATH {
+        return Reply::Send(
+            Response::new(404, "Not Found", &b"not found"[..]).header("Connection", "close"),
+        );
     }
-    loop {
-        let mut header = String::new();
-        match reader.read_line(&mut header) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if header == "\r\n" => break,
-            Ok(_) => {}
-        }
-    }
-    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let query: HashMap<String, String> = target
-        .split_once('?')
-        .map(|(_, query)| query)
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
+    let query = request.query();
     let field = |name: &str| query.get(name).cloned().unwrap_or_default();
     let (mid, servicecode, trxdate) = (field("mertid"), field("servicecode"), field("trxdate"));
     let (answer, expected_key, body) = {
         let mut state = state.lock().unwrap();
-        state.seen.push(Seen {
-            query: query.clone(),
-            at: Instant::now(),
-        });
         let answer = state
             .planned
             .get_mut(&trxdate)
@@ -162,57 +146,51 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .unwrap_or_default();
         (answer, expected_key, body)
     };
-    let mut stream = stream;
-    let respond = |stream: &mut TcpStream, status: &str, extra: &str, body: &[u8]| {
-        let head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=euc-kr\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
-            body.len()
-        );
-        let _ = stream.write_all(head.as_bytes());
-        let _ = stream.write_all(body);
-        let _ = stream.flush();
+    // Every answer ends its connection, as the legacy server does.
+    let respond = |status: u16, reason: &str, body: &[u8]| {
+        Reply::Send(
+            Response::new(status, reason, body)
+                .header("Content-Type", "text/plain; charset=euc-kr")
+                .header("Connection", "close"),
+        )
     };
     if !["TRX", "REV"].contains(&servicecode.as_str()) {
-        respond(&mut stream, "200 OK", "", b"ERROR: unknown servicecode\n");
-        return;
+        return respond(200, "OK", b"ERROR: unknown servicecode\n");
     }
     if field("key") != expected_key {
-        respond(&mut stream, "200 OK", "", b"ERROR: invalid key\n");
-        return;
+        return respond(200, "OK", b"ERROR: invalid key\n");
     }
     match answer {
-        Answer::Records => respond(&mut stream, "200 OK", "", &body),
+        Answer::Records => respond(200, "OK", &body),
         Answer::Status(code) => respond(
-            &mut stream,
-            &format!("{code} Error"),
-            "",
+            code,
+            "Error",
             b"<html><body>Internal Server Error</body></html>",
         ),
-        Answer::TooManyRequests { retry_after_secs } => respond(
-            &mut stream,
-            "429 Too Many Requests",
-            &format!("Retry-After: {retry_after_secs}\r\n"),
-            b"slow down",
+        Answer::TooManyRequests { retry_after_secs } => Reply::Send(
+            Response::new(429, "Too Many Requests", &b"slow down"[..])
+                .header("Content-Type", "text/plain; charset=euc-kr")
+                .header("Connection", "close")
+                .header("Retry-After", &retry_after_secs.to_string()),
         ),
         Answer::Slow(pause) => {
             std::thread::sleep(pause);
-            respond(&mut stream, "200 OK", "", &body);
+            respond(200, "OK", &body)
         }
         Answer::HtmlError => respond(
-            &mut stream,
-            "200 OK",
-            "",
+            200,
+            "OK",
             b"<!DOCTYPE html>\r\n<html><head><title>System Error</title></head><body>\xbd\xc3\xbd\xba\xc5\xdb \xbf\xc0\xb7\xf9</body></html>\r\n",
         ),
         Answer::ResetMidBody => {
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len().max(64)
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body[..body.len() / 2]);
-            let _ = stream.flush();
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            // Half the body of a response that promised all of it (and at least 64 bytes).
+            let sent = body.len() / 2;
+            let mut promised = body;
+            promised.resize(promised.len().max(64), 0);
+            Reply::CutShort {
+                response: Response::new(200, "OK", promised).header("Connection", "close"),
+                sent,
+            }
         }
     }
 }

@@ -1,5 +1,14 @@
 //! What every end-to-end test needs: a temporary workspace, the engine binary, Toss lines, and a
-//! way to read the lake back.
+//! way to read the lake back. The servers the engine talks to in tests live in the submodules:
+//! a PostgreSQL server ([`pg`]), an FTP(S) server ([`ftp_server`]), and one small HTTP server
+//! ([`http_server`]) under the webhook receiver ([`receiver`]) and the Toss `trxdown.jsp`
+//! stand-in ([`trxdown`]).
+
+pub mod ftp_server;
+pub mod http_server;
+pub mod pg;
+pub mod receiver;
+pub mod trxdown;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
@@ -9,7 +18,7 @@ use std::process::{Command, Output};
 
 pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
 
-/// The seed's sample files, as shipped with the project.
+/// A sample file shipped in `pipelines/inbox/`.
 pub fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../pipelines/inbox")

@@ -2,12 +2,13 @@
 //! `X-Toss-Etl-Signature` with the shared secret (and a timestamp tolerance), keeps deliveries by
 //! `Idempotency-Key`, and can be told to answer the next requests with a server error, 429 with
 //! `Retry-After`, silence past the client's timeout, or a reset connection. Several requests may
-//! share one connection (keep-alive), as reqwest sends them.
+//! share one connection (keep-alive), as reqwest sends them. The HTTP side is
+//! [`HttpServer`](super::http_server::HttpServer); this layer verifies, keeps and plans.
 
+use super::http_server::{HttpServer, Reply, Request, Response};
 use hmac::{KeyInit, Mac};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,20 +71,16 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn start(secret: &str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             secret: secret.to_owned(),
             ..State::default()
         }));
         let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &state));
-            }
-        });
-        Receiver { addr, state }
+        let server = HttpServer::start(move |request| answer(request, &shared));
+        Receiver {
+            addr: server.addr,
+            state,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -177,91 +174,44 @@ pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
     })
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut stream = stream;
-    loop {
-        let mut request_line = String::new();
-        match reader.read_line(&mut request_line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {
-                    if let Some((name, value)) = line.split_once(':') {
-                        headers.insert(name.trim().to_lowercase(), value.trim().to_owned());
-                    }
-                }
-            }
-        }
-        let length: usize = headers
-            .get("content-length")
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let answer = {
-            let mut state = state.lock().unwrap();
-            let signature_valid = headers
-                .get("x-toss-etl-signature")
-                .is_some_and(|header| verify(&state.secret, header, &body));
-            let planned = state.planned.pop_front().unwrap_or(Answer::Accept);
-            // A receiver refuses what it cannot verify.
-            let answer = if signature_valid {
-                planned
-            } else {
-                Answer::Status(401)
-            };
-            state.seen.push(Seen {
-                headers,
-                body,
-                signature_valid,
-                answer: answer.clone(),
-                at: Instant::now(),
-            });
-            answer
+/// Verifies and keeps one request, and replies as planned.
+fn answer(request: &Request, state: &Mutex<State>) -> Reply {
+    let answer = {
+        let mut state = state.lock().unwrap();
+        let signature_valid = request
+            .header("x-toss-etl-signature")
+            .is_some_and(|header| verify(&state.secret, header, &request.body));
+        let planned = state.planned.pop_front().unwrap_or(Answer::Accept);
+        // A receiver refuses what it cannot verify.
+        let answer = if signature_valid {
+            planned
+        } else {
+            Answer::Status(401)
         };
-        let respond = |stream: &mut TcpStream, status: &str, extra: &str, body: &str| {
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra}\r\n",
-                body.len()
-            );
-            stream.write_all(head.as_bytes())?;
-            stream.write_all(body.as_bytes())?;
-            stream.flush()
-        };
-        let answered = match answer {
-            Answer::Accept => respond(&mut stream, "200 OK", "", "ok"),
-            Answer::Status(code) => respond(
-                &mut stream,
-                &format!("{code} Error"),
-                "",
-                "{\"error\":\"refused by the test receiver\"}",
-            ),
-            Answer::TooManyRequests { retry_after_secs } => respond(
-                &mut stream,
-                "429 Too Many Requests",
-                &format!("Retry-After: {retry_after_secs}\r\n"),
-                "slow down",
-            ),
-            Answer::Hang(pause) | Answer::AcceptThenHang(pause) => {
-                std::thread::sleep(pause);
-                return;
-            }
-            Answer::Reset => {
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-                return;
-            }
-        };
-        if answered.is_err() {
-            return;
-        }
+        state.seen.push(Seen {
+            headers: request.headers.clone(),
+            body: request.body.clone(),
+            signature_valid,
+            answer: answer.clone(),
+            at: Instant::now(),
+        });
+        answer
+    };
+    let respond = |status: u16, reason: &str, body: &str| {
+        Response::new(status, reason, body).header("Content-Type", "text/plain")
+    };
+    match answer {
+        Answer::Accept => Reply::Send(respond(200, "OK", "ok")),
+        Answer::Status(code) => Reply::Send(respond(
+            code,
+            "Error",
+            "{\"error\":\"refused by the test receiver\"}",
+        )),
+        Answer::TooManyRequests { retry_after_secs } => Reply::Send(
+            respond(429, "Too Many Requests", "slow down")
+                .header("Retry-After", &retry_after_secs.to_string()),
+        ),
+        Answer::Hang(pause) | Answer::AcceptThenHang(pause) => Reply::Hang(pause),
+        Answer::Reset => Reply::Reset,
     }
 }
