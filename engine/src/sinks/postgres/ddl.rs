@@ -93,7 +93,12 @@ impl PostgresSink {
             schema: schema.clone(),
             create_staging: sql::create_staging(&travelling),
             copy: sql::copy_into_staging(&travelling),
-            delete_vanished: sql::delete_vanished(&self.table, &travelling, &key),
+            delete_vanished: sql::delete_vanished(
+                &self.table,
+                &travelling,
+                &key,
+                unit_column(schema).as_deref(),
+            ),
             upsert: sql::upsert(&self.table, &travelling, &key),
             record_load: sql::record_load(&self.table),
             columns,
@@ -285,4 +290,14 @@ fn join_names<S: AsRef<str>>(names: &[S]) -> String {
         .map(|name| name.as_ref())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The column whose value names a row's load unit: the one its format marks constant over the
+/// unit (see [`crate::hints`]), whatever its name.
+fn unit_column(schema: &SchemaRef) -> Option<String> {
+    schema
+        .fields()
+        .iter()
+        .find(|field| crate::hints::shape(field) == Some(crate::hints::Shape::ConstantPerUnit))
+        .map(|field| field.name().clone())
 }

@@ -238,11 +238,18 @@ pub fn upsert(table: &TableName, columns: &[Column], key: &[String]) -> String {
     upsert
 }
 
-/// A newer version of a file replaces the older one: the target's rows of the staged files
-/// whose key the staged rows no longer hold are deleted. None when the records carry no
-/// `source_file` column, since then the rows of a file cannot be told apart.
-pub fn delete_vanished(table: &TableName, columns: &[Column], key: &[String]) -> Option<String> {
-    let source_file = columns.iter().find(|column| column.name == "source_file")?;
+/// A newer version of a unit replaces the older one: the target's rows of the staged units
+/// whose key the staged rows no longer hold are deleted. `unit_column` is the column whose value
+/// names a row's unit (one value per unit, like a Toss row's `source_file`); None when the
+/// records carry no such column, since then the rows of a unit cannot be told apart.
+pub fn delete_vanished(
+    table: &TableName,
+    columns: &[Column],
+    key: &[String],
+    unit_column: Option<&str>,
+) -> Option<String> {
+    let unit_column = unit_column?;
+    let source_file = columns.iter().find(|column| column.name == unit_column)?;
     let matches = key
         .iter()
         .map(|name| {
@@ -437,14 +444,19 @@ mod tests {
         let mut columns = columns();
         columns[0].cast = Some("varchar(10)".to_owned());
         assert_eq!(
-            delete_vanished(&table, &columns, &key(&["mid", "tid"])).unwrap(),
+            delete_vanished(&table, &columns, &key(&["mid", "tid"]), Some("source_file")).unwrap(),
             "DELETE FROM \"toss\" t WHERE t.\"source_file\" IN (SELECT DISTINCT \
              s.\"source_file\" FROM engine_staging s) AND NOT EXISTS (SELECT 1 FROM \
              engine_staging s WHERE s.\"mid\"::varchar(10) = t.\"mid\" AND s.\"tid\" = t.\"tid\")"
         );
+        assert_eq!(
+            delete_vanished(&table, &columns, &key(&["mid", "tid"]), None),
+            None,
+            "without a column naming the unit there is nothing to delete by"
+        );
         columns.pop();
         assert_eq!(
-            delete_vanished(&table, &columns, &key(&["mid", "tid"])),
+            delete_vanished(&table, &columns, &key(&["mid", "tid"]), Some("source_file")),
             None,
             "without source_file there is nothing to delete by"
         );
