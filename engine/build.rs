@@ -20,8 +20,7 @@ fn main() {
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
     println!("cargo:rustc-env=ENGINE_PLUGIN_DIR={}", wasm_dir.display());
     println!("cargo:rerun-if-env-changed=ENGINE_SKIP_PLUGIN_BUILD");
-    println!("cargo:rerun-if-changed=wit");
-    for watched in ["sdk/src", "sdk/Cargo.toml"] {
+    for watched in ["wit", "sdk/src", "sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     for workspace in PLUGIN_WORKSPACES {

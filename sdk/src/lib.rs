@@ -30,7 +30,7 @@
 //! expands to is WebAssembly-specific; on other targets it merely checks that the type
 //! implements [`Transform`].
 //!
-//! The contract itself is `engine/wit/transform.wit` (world `toss-etl:transform@1.0.0`): this
+//! The contract itself is `wit/transform.wit` (world `toss-etl:transform@1.0.0`): this
 //! crate is one way of implementing it.
 
 pub use arrow;
@@ -267,7 +267,7 @@ macro_rules! __sdk_export_glue {
 pub mod __private {
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../engine/wit",
+            path: "../wit",
             world: "transform",
             pub_export_macro: true,
             export_macro_name: "__sdk_export_world",

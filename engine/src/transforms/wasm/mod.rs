@@ -1,5 +1,6 @@
 //! `type = "wasm"`: a merchant's own transform, as a WebAssembly component built against
-//! `engine/wit/transform.wit` and run by wasmtime.
+//! `wit/transform.wit` (the contract at the top of the repository, which the SDK reads too) and
+//! run by wasmtime.
 //!
 //! A plugin is someone else's code inside the merchant's data path, so the engine treats it as
 //! untrusted: each plugin runs in its own store with no filesystem, network, environment or
@@ -28,7 +29,7 @@ use wasmtime::component::Component;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "wit",
+        path: "../wit",
         world: "transform",
     });
 }
