@@ -5,8 +5,8 @@
 //! [`Transform`], plus one line, [`export_transform!`], that makes it the component's exports:
 //!
 //! ```
-//! use sdk::arrow::array::RecordBatch;
-//! use sdk::{Config, Error, Transform};
+//! use toss_etl_sdk::arrow::array::RecordBatch;
+//! use toss_etl_sdk::{Config, Error, Transform};
 //!
 //! pub struct Identity;
 //!
@@ -20,7 +20,7 @@
 //!     }
 //! }
 //!
-//! sdk::export_transform!(Identity);
+//! toss_etl_sdk::export_transform!(Identity);
 //! # fn main() {}
 //! ```
 //!
@@ -32,6 +32,12 @@
 //!
 //! The contract itself is `wit/transform.wit` (world `toss-etl:transform@1.0.0`): this
 //! crate is one way of implementing it.
+
+// No unsafe code in the SDK's own modules. `deny` rather than `forbid`: the WIT guest bindings
+// that wit-bindgen generates on wasm32 (`__private::bindings`) are canonical-ABI glue built on
+// `unsafe` (raw pointers into linear memory, `export_name` functions), and `forbid` could not be
+// lifted for that one generated module.
+#![deny(unsafe_code)]
 
 pub use arrow;
 pub use arrow::array::RecordBatch;
@@ -65,7 +71,7 @@ pub trait Transform: Sized + 'static {
 /// tests can drive a plugin exactly as the engine does:
 ///
 /// ```
-/// # use sdk::{Config, Error, Instance, Transform, RecordBatch};
+/// # use toss_etl_sdk::{Config, Error, Instance, Transform, RecordBatch};
 /// # struct Identity;
 /// # impl Transform for Identity {
 /// #     fn new(_: Config) -> Result<Self, Error> { Ok(Identity) }
@@ -73,9 +79,9 @@ pub trait Transform: Sized + 'static {
 /// # }
 /// let mut instance = Instance::<Identity>::new();
 /// instance.init("{}").unwrap();
-/// let input = sdk::toss::batch(&[sdk::toss::Row::auth("oid-1", 1000)]);
-/// let output = instance.transform_ipc(sdk::ipc::encode(&input).unwrap()).unwrap();
-/// assert_eq!(sdk::ipc::decode(&output).unwrap(), input);
+/// let input = toss_etl_sdk::toss::batch(&[toss_etl_sdk::toss::Row::auth("oid-1", 1000)]);
+/// let output = instance.transform_ipc(toss_etl_sdk::ipc::encode(&input).unwrap()).unwrap();
+/// assert_eq!(toss_etl_sdk::ipc::decode(&output).unwrap(), input);
 /// ```
 pub struct Instance<T> {
     plugin: Option<T>,
@@ -179,14 +185,14 @@ fn not_initialised() -> Error {
 /// `toss-etl:transform/transform`). Use it once, in the plugin's crate:
 ///
 /// ```
-/// # use sdk::{Config, Error, RecordBatch, Transform};
+/// # use toss_etl_sdk::{Config, Error, RecordBatch, Transform};
 /// # pub struct MyPlugin;
 /// # impl Transform for MyPlugin {
 /// #     fn new(_: Config) -> Result<Self, Error> { Ok(MyPlugin) }
 /// #     fn transform(&mut self, b: RecordBatch) -> Result<RecordBatch, Error> { Ok(b) }
 /// # }
-/// sdk::export_transform!(MyPlugin);        // a `Transform`
-/// // sdk::export_transform!(raw MyRawPlugin); // or a `RawTransform`
+/// toss_etl_sdk::export_transform!(MyPlugin);        // a `Transform`
+/// // toss_etl_sdk::export_transform!(raw MyRawPlugin); // or a `RawTransform`
 /// # fn main() {}
 /// ```
 ///
@@ -265,6 +271,8 @@ macro_rules! __sdk_export_glue {
 #[doc(hidden)]
 #[cfg(target_arch = "wasm32")]
 pub mod __private {
+    // Generated code: the only place in the SDK allowed to use `unsafe` (see the crate root).
+    #[allow(unsafe_code)]
     pub mod bindings {
         wit_bindgen::generate!({
             path: "../wit",

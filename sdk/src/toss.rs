@@ -58,7 +58,7 @@ pub fn schema() -> SchemaRef {
 /// One record as the Toss parser reads it, for building test batches with [`batch`].
 ///
 /// ```
-/// use sdk::toss::{self, Row};
+/// use toss_etl_sdk::toss::{self, Row};
 /// let batch = toss::batch(&[
 ///     Row::auth("oid-1", 1000),
 ///     Row::rev("oid-2", 500).paytype("SC0030").financecode("088"),
