@@ -28,7 +28,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// The time zone of `occurred_at`: Korea time.
 pub const KOREA_TIME_ZONE: &str = "+09:00";
 
-/// The schema of the batches the Toss parser produces (mirrors the engine's `toss_schema()`).
+/// The schema of the batches the Toss parser produces. The engine's `parser::toss_schema()` is
+/// this function, so plugins and the engine cannot disagree about it.
 pub fn schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     Arc::new(Schema::new(vec![

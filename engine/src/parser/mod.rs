@@ -36,9 +36,8 @@ mod tests;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use decoder::{MAX_LINE_BYTES, TossDecoder};
@@ -316,27 +315,5 @@ pub struct ParseStats {
 
 /// The one Arrow schema of both kinds, in column order.
 pub fn toss_schema() -> SchemaRef {
-    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("record_kind", false),
-        Field::new("trxdate", DataType::Date32, false),
-        text("mid", false),
-        text("paytype", false),
-        text("transaction", false),
-        text("oid", false),
-        text("financecode", true),
-        text("financename", true),
-        text("buyerid", true),
-        Field::new("amount", DataType::Int64, false),
-        Field::new("useescrow", DataType::Boolean, false),
-        Field::new(
-            "occurred_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some(KOREA_TIME_ZONE.into())),
-            false,
-        ),
-        text("authnumber", false),
-        text("status", false),
-        text("source_file", false),
-        Field::new("source_line", DataType::Int64, false),
-    ]))
+    toss_etl_sdk::toss::schema()
 }

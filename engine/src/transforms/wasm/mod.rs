@@ -14,6 +14,8 @@
 //! Compiling a component takes a while, so the compiled artifact is cached on disk ([`cache`]).
 
 mod cache;
+#[cfg(test)]
+mod contract_tests;
 mod ipc;
 mod sandbox;
 
@@ -215,7 +217,7 @@ impl WasmTransform {
             TransformFailure(format!("cannot encode the batch as Arrow IPC: {err}"))
         })?;
         let output = self.call_transform(input)?;
-        ipc::decode(&output).map_err(TransformFailure)
+        ipc::decode(output).map_err(TransformFailure)
     }
 }
 
