@@ -11,7 +11,8 @@
 //! the instance is thrown away and a fresh one (re-initialised with the same config) serves the
 //! next file.
 //!
-//! Compiling a component takes a while, so the compiled artifact is cached on disk ([`cache`]).
+//! Compiling a component takes a while, so the compiled artifact is cached on disk ([`cache`]),
+//! and run from there only once it proves to be this engine's own compilation of this module.
 
 mod cache;
 #[cfg(test)]
@@ -96,9 +97,15 @@ impl BuildTransform for WasmTransformConfig {
         let config_json =
             config_to_json(&self.config).map_err(|message| Error::config(at("config"), message))?;
         let module_path = self.module.to_path();
-        let component = cache::load_component(&module_path, context.state_dir).map_err(|why| {
+        let loaded = cache::load_component(&module_path, context.state_dir).map_err(|why| {
             Error::config(at("module"), format!("{}: {why}", module_path.display()))
         })?;
+        tracing::debug!(
+            module = %module_path.display(),
+            from_cache = loaded.from_cache,
+            "loaded plugin"
+        );
+        let component = loaded.component;
         let grants = Grants {
             memory_limit_bytes: (self.memory_limit_mb as usize) << 20,
             deadline: Duration::from_millis(self.deadline_ms),
