@@ -65,9 +65,8 @@ fn a_compiled_plugin_is_cached_for_the_next_run() {
     assert!(cached[0].ends_with(".cwasm"), "{cached:?}");
     assert_eq!(cached[1], "key");
     use std::os::unix::fs::PermissionsExt;
-    let mode = |path: &std::path::Path| {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    };
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&folder), 0o700);
     assert_eq!(mode(&folder.join("key")), 0o600);
 

@@ -13,9 +13,9 @@
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use toss_etl_sdk::arrow::array::{Array, StringBuilder};
 use toss_etl_sdk::{Config, Error, RecordBatch, Transform, columns};
-use sha2::Sha256;
 
 /// The column this plugin masks.
 pub const COLUMN: &str = "buyerid";

@@ -28,10 +28,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::Deserialize;
 use toss_etl_sdk::arrow::array::{Array, ArrayRef, Int64Builder, StringBuilder};
 use toss_etl_sdk::arrow::datatypes::{DataType, Field};
 use toss_etl_sdk::{Config, Error, RecordBatch, Transform, columns};
-use serde::Deserialize;
 
 /// The payment method of a Toss `paytype` code, in Korean.
 ///

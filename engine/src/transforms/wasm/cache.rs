@@ -167,7 +167,10 @@ fn cached(
         Ok(entry) => entry,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
         Err(err) => {
-            tracing::warn!(path = %path.display(), "cannot read a cached plugin, recompiling: {err}");
+            tracing::warn!(
+                path = %path.display(),
+                "cannot read a cached plugin, recompiling: {err}"
+            );
             return None;
         }
     };
@@ -553,7 +556,10 @@ mod tests {
             .find(|path| *path != other_entry)
             .unwrap();
         std::fs::copy(&other_entry, &this_entry).unwrap();
-        assert!(!load_from(&setup, &a), "another build's entry under this build's name");
+        assert!(
+            !load_from(&setup, &a),
+            "another build's entry under this build's name"
+        );
     }
 
     #[test]

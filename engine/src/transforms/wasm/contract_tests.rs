@@ -32,7 +32,10 @@ fn the_parsers_batches_have_the_sdks_toss_schema() {
         ("toss_REV_20070706.dat", RecordKind::Rev),
     ] {
         let batches = decode_sample(name, kind);
-        assert!(batches.iter().map(RecordBatch::num_rows).sum::<usize>() > 0, "{name}");
+        assert!(
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>() > 0,
+            "{name}"
+        );
         for batch in &batches {
             // Names, types, nullability, order and metadata, as a plugin receives them.
             assert_eq!(batch.schema(), sdk_schema, "{name}");

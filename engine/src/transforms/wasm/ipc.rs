@@ -94,11 +94,7 @@ mod tests {
         writer.write(&batch()).unwrap();
         writer.finish().unwrap();
         drop(writer);
-        assert!(
-            decode(two)
-                .unwrap_err()
-                .contains("more than one batch")
-        );
+        assert!(decode(two).unwrap_err().contains("more than one batch"));
         let mut none = Vec::new();
         let mut writer = StreamWriter::try_new(&mut none, &batch().schema()).unwrap();
         writer.finish().unwrap();
