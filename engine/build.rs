@@ -20,8 +20,14 @@ fn main() {
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
     println!("cargo:rustc-env=ENGINE_PLUGIN_DIR={}", wasm_dir.display());
     println!("cargo:rerun-if-env-changed=ENGINE_SKIP_PLUGIN_BUILD");
-    println!("cargo:rerun-if-changed=wit");
-    for watched in ["sdk/src", "sdk/Cargo.toml"] {
+    // The plugin cache binds each compiled plugin to the wasmtime that compiled it.
+    let lock = root.join("Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    println!(
+        "cargo:rustc-env=ENGINE_WASMTIME_VERSION={}",
+        locked_version(&lock, "wasmtime").unwrap_or_else(|| "unknown".to_owned())
+    );
+    for watched in ["wit", "sdk/src", "sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     for workspace in PLUGIN_WORKSPACES {
@@ -34,6 +40,20 @@ fn main() {
     for workspace in PLUGIN_WORKSPACES {
         build_plugins(&root.join(workspace).join("Cargo.toml"), &target_dir);
     }
+}
+
+/// The version of `package` in the lock file, if it holds exactly one.
+fn locked_version(lock: &Path, package: &str) -> Option<String> {
+    let text = std::fs::read_to_string(lock).ok()?;
+    let name_line = format!("name = \"{package}\"");
+    let mut versions = text.split("[[package]]").filter_map(|entry| {
+        let mut lines = entry.lines().map(str::trim);
+        lines.any(|line| line == name_line).then_some(())?;
+        let version = lines.next()?.strip_prefix("version = \"")?;
+        Some(version.trim_end_matches('"').to_owned())
+    });
+    let version = versions.next()?;
+    versions.next().is_none().then_some(version)
 }
 
 /// Adds the `wasm32-wasip2` standard library through rustup when it is missing, so that a fresh

@@ -10,8 +10,8 @@
 use arrow::datatypes::{Field, Schema};
 use std::collections::HashMap;
 
-/// The field metadata key of a column's [`Shape`].
-pub const SHAPE_KEY: &str = "engine.shape";
+/// The field metadata key of a column's [`Shape`]; the SDK names it too, for plugin authors.
+pub const SHAPE_KEY: &str = toss_etl_sdk::toss::SHAPE_KEY;
 
 /// What a column's values look like, beyond their type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,24 @@ mod tests {
         let written = without_hints(&schema);
         assert!(written.field(0).metadata().is_empty());
         assert_eq!(written.field(1), &plain);
+    }
+
+    #[test]
+    fn the_sdks_toss_schema_carries_shapes_the_engine_reads() {
+        let schema = toss_etl_sdk::toss::schema();
+        let shape_of = |name: &str| shape(schema.field_with_name(name).unwrap());
+        assert_eq!(shape_of("transaction"), Some(Shape::SharedPrefixes));
+        assert_eq!(shape_of("buyerid"), Some(Shape::Random));
+        assert_eq!(shape_of("occurred_at"), Some(Shape::Ascending));
+        assert_eq!(shape_of("source_file"), Some(Shape::ConstantPerUnit));
+        assert_eq!(shape_of("amount"), None);
+        let unread: Vec<&String> = schema
+            .fields()
+            .iter()
+            .filter(|field| field.metadata().contains_key(SHAPE_KEY) && shape(field).is_none())
+            .map(|field| field.name())
+            .collect();
+        assert!(unread.is_empty(), "hints the engine cannot read: {unread:?}");
     }
 
     #[test]

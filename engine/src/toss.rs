@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The time zone of every Toss timestamp: Korea time, which has no daylight saving.
-pub const KOREA_TIME_ZONE: &str = "+09:00";
+pub use toss_etl_sdk::toss::KOREA_TIME_ZONE;
 
 /// Which of the two Toss files a record comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,8 +1,8 @@
 //! Typed access to a batch's columns by name, with errors that name the column.
 //!
 //! ```
-//! # use sdk::{columns, Error};
-//! # use sdk::arrow::array::RecordBatch;
+//! # use toss_etl_sdk::{columns, Error};
+//! # use toss_etl_sdk::arrow::array::RecordBatch;
 //! fn total(batch: &RecordBatch) -> Result<i64, Error> {
 //!     let amount = columns::int64(batch, "amount")?;
 //!     Ok(amount.iter().flatten().sum())

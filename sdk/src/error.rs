@@ -7,8 +7,11 @@ use arrow::error::ArrowError;
 /// Why a plugin refused a call. The engine shows the message to the merchant as it is: say what
 /// is wrong and how to fix it.
 ///
-/// Each variant maps one to one onto the WIT `plugin-error` case of the same name.
+/// Each variant maps one to one onto the WIT `plugin-error` case of the same name. A later
+/// version of the contract may add cases, so the enum is `#[non_exhaustive]`: a `match` on it
+/// outside this crate needs a `_` arm (or use [`Error::kind`] and [`Error::message`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The `[transforms.config]` table is not what the plugin needs (name the key).
     Config(String),

@@ -2,13 +2,16 @@
 //! record batch message, uncompressed.
 //!
 //! The export glue uses these to talk to the engine; in native tests they let you run a plugin
-//! on exactly the bytes the engine would send.
+//! on exactly the bytes the engine would send. The engine frames its side of the boundary with
+//! the same code ([`write_stream`], [`read_stream`]), so the two cannot drift apart.
 
+use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
 use arrow::datatypes::Schema;
+use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 
@@ -16,20 +19,23 @@ use crate::Error;
 
 /// Encodes `batch` as an uncompressed Arrow IPC stream: schema, the batch, end-of-stream marker.
 pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, Error> {
-    let fail = |e: arrow::error::ArrowError| {
-        Error::other(format!("cannot encode the output batch as Arrow IPC: {e}"))
-    };
+    write_stream(batch)
+        .map_err(|e| Error::other(format!("cannot encode the output batch as Arrow IPC: {e}")))
+}
+
+/// [`encode`] with Arrow's own error, for a caller that puts it into words itself (the engine
+/// frames the batches it sends with this function).
+pub fn write_stream(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
     // The default options write IPC format V5, 64-byte aligned, without compression.
     let options = IpcWriteOptions::default();
     // Sized by the bytes the batch really spans: a decoded batch shares one input buffer among
     // its arrays, so `get_array_memory_size` would count that buffer once per column.
     let capacity = encoded_size_hint(batch);
     let mut writer =
-        StreamWriter::try_new_with_options(Vec::with_capacity(capacity), &batch.schema(), options)
-            .map_err(fail)?;
-    writer.write(batch).map_err(fail)?;
-    writer.finish().map_err(fail)?;
-    writer.into_inner().map_err(fail)
+        StreamWriter::try_new_with_options(Vec::with_capacity(capacity), &batch.schema(), options)?;
+    writer.write(batch)?;
+    writer.finish()?;
+    writer.into_inner()
 }
 
 /// Roughly the bytes `batch` takes as IPC: its arrays' slices, plus room for the messages.
@@ -45,41 +51,83 @@ pub fn encoded_size_hint(batch: &RecordBatch) -> usize {
 /// Decodes an Arrow IPC stream holding exactly one record batch. Copies `bytes`; prefer
 /// [`decode_owned`] when you own them.
 pub fn decode(bytes: &[u8]) -> Result<RecordBatch, Error> {
-    decode_buffer(Buffer::from(bytes))
+    read_stream(Buffer::from(bytes)).map_err(StreamError::into_error)
 }
 
 /// Decodes an Arrow IPC stream holding exactly one record batch, taking ownership of the bytes:
 /// array buffers that are suitably aligned in them are used in place, without a copy.
 pub fn decode_owned(bytes: Vec<u8>) -> Result<RecordBatch, Error> {
-    decode_buffer(Buffer::from_vec(bytes))
+    read_stream(Buffer::from_vec(bytes)).map_err(StreamError::into_error)
 }
 
-fn decode_buffer(mut buffer: Buffer) -> Result<RecordBatch, Error> {
-    let fail = |e: arrow::error::ArrowError| {
-        Error::other(format!("the input is not a valid Arrow IPC stream: {e}"))
-    };
+/// Why bytes are not the stream the contract carries, before anyone puts it into words: the SDK
+/// describes it to the engine as an [`Error`], the engine describes a plugin's bad answer to the
+/// merchant in its own words.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// No bytes at all, or none that start an IPC stream.
+    Empty,
+    /// Not an Arrow IPC stream, a damaged one, or one Arrow cannot read (compressed, say).
+    Invalid(ArrowError),
+    /// A schema message but no record batch.
+    NoBatch,
+    /// More than one record batch.
+    MoreThanOneBatch,
+}
+
+impl StreamError {
+    /// The SDK's own words for it, as an [`Error::Other`].
+    fn into_error(self) -> Error {
+        Error::other(match self {
+            Self::Empty => "the input is empty or not an Arrow IPC stream".to_string(),
+            Self::Invalid(e) => format!("the input is not a valid Arrow IPC stream: {e}"),
+            Self::NoBatch => "the input Arrow IPC stream holds a schema but no record batch; \
+                              the contract requires exactly one"
+                .to_string(),
+            Self::MoreThanOneBatch => "the input Arrow IPC stream holds more than one record \
+                                       batch; the contract allows exactly one"
+                .to_string(),
+        })
+    }
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(f, "empty, or not an Arrow IPC stream"),
+            Self::Invalid(e) => write!(f, "not a valid Arrow IPC stream: {e}"),
+            Self::NoBatch => write!(f, "an Arrow IPC stream with a schema but no record batch"),
+            Self::MoreThanOneBatch => {
+                write!(f, "an Arrow IPC stream with more than one record batch")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+/// The framing both sides of the contract use: reads one Arrow IPC stream that must hold exactly
+/// one record batch, with the reason as data when it does not. Array buffers suitably aligned in
+/// `buffer` are used in place.
+pub fn read_stream(mut buffer: Buffer) -> Result<RecordBatch, StreamError> {
     let mut decoder = StreamDecoder::new();
     let mut batch = None;
     while !buffer.is_empty() {
-        if let Some(next) = decoder.decode(&mut buffer).map_err(fail)? {
+        if let Some(next) = decoder.decode(&mut buffer).map_err(StreamError::Invalid)? {
             if batch.is_some() {
-                return Err(Error::other(
-                    "the input Arrow IPC stream holds more than one record batch; \
-                     the contract allows exactly one",
-                ));
+                return Err(StreamError::MoreThanOneBatch);
             }
             batch = Some(next);
         }
     }
-    decoder.finish().map_err(fail)?;
+    decoder.finish().map_err(StreamError::Invalid)?;
     match batch {
         Some(batch) => Ok(batch),
-        None => Err(Error::other(match decoder.schema() {
-            Some(_) => "the input Arrow IPC stream holds a schema but no record batch; \
-                        the contract requires exactly one"
-                .to_string(),
-            None => "the input is empty or not an Arrow IPC stream".to_string(),
-        })),
+        None => Err(match decoder.schema() {
+            Some(_) => StreamError::NoBatch,
+            None => StreamError::Empty,
+        }),
     }
 }
 

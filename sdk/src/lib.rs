@@ -5,8 +5,8 @@
 //! [`Transform`], plus one line, [`export_transform!`], that makes it the component's exports:
 //!
 //! ```
-//! use sdk::arrow::array::RecordBatch;
-//! use sdk::{Config, Error, Transform};
+//! use toss_etl_sdk::arrow::array::RecordBatch;
+//! use toss_etl_sdk::{Config, Error, Transform};
 //!
 //! pub struct Identity;
 //!
@@ -20,7 +20,7 @@
 //!     }
 //! }
 //!
-//! sdk::export_transform!(Identity);
+//! toss_etl_sdk::export_transform!(Identity);
 //! # fn main() {}
 //! ```
 //!
@@ -30,8 +30,14 @@
 //! expands to is WebAssembly-specific; on other targets it merely checks that the type
 //! implements [`Transform`].
 //!
-//! The contract itself is `engine/wit/transform.wit` (world `toss-etl:transform@1.0.0`): this
+//! The contract itself is `wit/transform.wit` (world `toss-etl:transform@1.0.0`): this
 //! crate is one way of implementing it.
+
+// No unsafe code in the SDK. The WIT guest bindings that wit-bindgen generates on wasm32
+// (`__private::bindings`) do use `unsafe` (canonical-ABI glue over linear memory), but they are
+// the expansion of another crate's procedural macro, to which rustc does not apply this lint; so
+// `forbid` holds for every line written here, and the wasm32 build checks that it compiles.
+#![forbid(unsafe_code)]
 
 pub use arrow;
 pub use arrow::array::RecordBatch;
@@ -65,7 +71,7 @@ pub trait Transform: Sized + 'static {
 /// tests can drive a plugin exactly as the engine does:
 ///
 /// ```
-/// # use sdk::{Config, Error, Instance, Transform, RecordBatch};
+/// # use toss_etl_sdk::{Config, Error, Instance, Transform, RecordBatch};
 /// # struct Identity;
 /// # impl Transform for Identity {
 /// #     fn new(_: Config) -> Result<Self, Error> { Ok(Identity) }
@@ -73,9 +79,9 @@ pub trait Transform: Sized + 'static {
 /// # }
 /// let mut instance = Instance::<Identity>::new();
 /// instance.init("{}").unwrap();
-/// let input = sdk::toss::batch(&[sdk::toss::Row::auth("oid-1", 1000)]);
-/// let output = instance.transform_ipc(sdk::ipc::encode(&input).unwrap()).unwrap();
-/// assert_eq!(sdk::ipc::decode(&output).unwrap(), input);
+/// let input = toss_etl_sdk::toss::batch(&[toss_etl_sdk::toss::Row::auth("oid-1", 1000)]);
+/// let output = instance.transform_ipc(toss_etl_sdk::ipc::encode(&input).unwrap()).unwrap();
+/// assert_eq!(toss_etl_sdk::ipc::decode(&output).unwrap(), input);
 /// ```
 pub struct Instance<T> {
     plugin: Option<T>,
@@ -179,14 +185,14 @@ fn not_initialised() -> Error {
 /// `toss-etl:transform/transform`). Use it once, in the plugin's crate:
 ///
 /// ```
-/// # use sdk::{Config, Error, RecordBatch, Transform};
+/// # use toss_etl_sdk::{Config, Error, RecordBatch, Transform};
 /// # pub struct MyPlugin;
 /// # impl Transform for MyPlugin {
 /// #     fn new(_: Config) -> Result<Self, Error> { Ok(MyPlugin) }
 /// #     fn transform(&mut self, b: RecordBatch) -> Result<RecordBatch, Error> { Ok(b) }
 /// # }
-/// sdk::export_transform!(MyPlugin);        // a `Transform`
-/// // sdk::export_transform!(raw MyRawPlugin); // or a `RawTransform`
+/// toss_etl_sdk::export_transform!(MyPlugin);        // a `Transform`
+/// // toss_etl_sdk::export_transform!(raw MyRawPlugin); // or a `RawTransform`
 /// # fn main() {}
 /// ```
 ///
@@ -267,7 +273,7 @@ macro_rules! __sdk_export_glue {
 pub mod __private {
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../engine/wit",
+            path: "../wit",
             world: "transform",
             pub_export_macro: true,
             export_macro_name: "__sdk_export_world",

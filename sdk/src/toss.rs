@@ -16,6 +16,11 @@
 //! | source_line | Int64 | no |
 //!
 //! A record is identified by (record_kind, trxdate, mid, paytype, transaction, oid).
+//!
+//! Some fields carry a hint for the engine's sinks in their metadata, under [`SHAPE_KEY`]: what
+//! the values look like (`shared-prefixes`, `random`, `ascending`, `constant-per-unit`), which
+//! the Parquet sink turns into encodings and the Postgres sink uses to find the column that
+//! names a row's file. A plugin that keeps a field (or copies its metadata) keeps its hint.
 
 use std::sync::Arc;
 
@@ -28,37 +33,53 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// The time zone of `occurred_at`: Korea time.
 pub const KOREA_TIME_ZONE: &str = "+09:00";
 
-/// The schema of the batches the Toss parser produces (mirrors the engine's `toss_schema()`).
+/// The field metadata key of a column's shape hint (see the module docs).
+pub const SHAPE_KEY: &str = "engine.shape";
+
+/// The schema of the batches the Toss parser produces. The engine's `parser::toss_schema()` is
+/// this function, so plugins and the engine cannot disagree about it.
 pub fn schema() -> SchemaRef {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let shaped = |field: Field, shape: &str| {
+        field.with_metadata(std::collections::HashMap::from([(
+            SHAPE_KEY.to_owned(),
+            shape.to_owned(),
+        )]))
+    };
     Arc::new(Schema::new(vec![
         text("record_kind", false),
         Field::new("trxdate", DataType::Date32, false),
         text("mid", false),
         text("paytype", false),
-        text("transaction", false),
-        text("oid", false),
+        shaped(text("transaction", false), "shared-prefixes"),
+        shaped(text("oid", false), "shared-prefixes"),
         text("financecode", true),
         text("financename", true),
-        text("buyerid", true),
+        shaped(text("buyerid", true), "random"),
         Field::new("amount", DataType::Int64, false),
         Field::new("useescrow", DataType::Boolean, false),
-        Field::new(
-            "occurred_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some(KOREA_TIME_ZONE.into())),
-            false,
+        shaped(
+            Field::new(
+                "occurred_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some(KOREA_TIME_ZONE.into())),
+                false,
+            ),
+            "ascending",
         ),
-        text("authnumber", false),
+        shaped(text("authnumber", false), "random"),
         text("status", false),
-        text("source_file", false),
-        Field::new("source_line", DataType::Int64, false),
+        shaped(text("source_file", false), "constant-per-unit"),
+        shaped(
+            Field::new("source_line", DataType::Int64, false),
+            "ascending",
+        ),
     ]))
 }
 
 /// One record as the Toss parser reads it, for building test batches with [`batch`].
 ///
 /// ```
-/// use sdk::toss::{self, Row};
+/// use toss_etl_sdk::toss::{self, Row};
 /// let batch = toss::batch(&[
 ///     Row::auth("oid-1", 1000),
 ///     Row::rev("oid-2", 500).paytype("SC0030").financecode("088"),

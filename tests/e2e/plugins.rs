@@ -54,12 +54,21 @@ fn a_compiled_plugin_is_cached_for_the_next_run() {
     let first = workspace.engine(&["validate", pipeline.to_str().unwrap()]);
     assert_eq!(first.code, 0, "{}", first.all_output());
     assert!(first.stderr.contains("compiled plugin"), "{}", first.stderr);
-    let cached: Vec<_> = std::fs::read_dir(workspace.path(".engine/plugin-cache"))
+    let folder = workspace.path(".engine/plugin-cache");
+    let mut cached: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(cached[0].ends_with(".cwasm"));
+    cached.sort();
+    // The compiled plugin, and the key its entry is signed with; both private to this user.
+    assert_eq!(cached.len(), 2, "{cached:?}");
+    assert!(cached[0].ends_with(".cwasm"), "{cached:?}");
+    assert_eq!(cached[1], "key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&folder), 0o700);
+    assert_eq!(mode(&folder.join("key")), 0o600);
 
     let second = workspace.engine(&["run", pipeline.to_str().unwrap()]);
     assert_eq!(second.code, 0, "{}", second.all_output());

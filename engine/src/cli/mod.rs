@@ -69,7 +69,7 @@ pub(crate) enum PluginCommand {
         /// The folder to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The engine's sdk/ folder (default: the one this engine was built from).
+        /// The SDK's folder (default: the sdk/ folder of the checkout this engine runs from).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -129,8 +129,7 @@ impl Command {
             Command::Status { pipeline, json } => status::status(&pipeline, json),
             Command::Inspect(args) => inspect::inspect(&args),
             Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
-                let sdk = sdk.unwrap_or_else(engine::scaffold::default_sdk_path);
-                engine::scaffold::new_plugin(&name, &dir, &sdk).map(|folder| {
+                engine::scaffold::new_plugin(&name, &dir, sdk.as_deref()).map(|folder| {
                     println!(
                         "created {0}\n  cd {0} && cargo build --release --target wasm32-wasip2",
                         folder.display()

@@ -9,13 +9,59 @@ const CARGO_TOML: &str = include_str!("template/Cargo.toml.txt");
 const LIB_RS: &str = include_str!("template/lib.rs.txt");
 const README_MD: &str = include_str!("template/README.md.txt");
 
-/// Where the SDK is, as the engine was built: the repository's `sdk/` folder.
-pub fn default_sdk_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk")
+/// The SDK's package name, which a folder's Cargo.toml must declare for it to be the SDK.
+const SDK_PACKAGE: &str = "toss-etl-sdk";
+
+/// Where the SDK is when `--sdk` is not given, found at run time: the `sdk/` folder of the
+/// checkout the running engine lives in (`target/release/engine` sits two levels below it), by
+/// walking up from the executable. Nothing about the machine that built the engine is kept in
+/// the binary, so a copied or installed engine outside a checkout asks for `--sdk` instead of
+/// pointing the new crate at a folder that may not exist here.
+pub fn find_sdk() -> Result<PathBuf> {
+    let not_found = |why: String| {
+        Error::config(
+            "--sdk",
+            format!(
+                "{why}; pass --sdk PATH to the sdk/ folder of a checkout of the engine's \
+                 repository (the folder whose Cargo.toml is package {SDK_PACKAGE:?})"
+            ),
+        )
+    };
+    let exe = std::env::current_exe()
+        .and_then(|exe| exe.canonicalize())
+        .map_err(|err| not_found(format!("cannot tell where this engine runs from ({err})")))?;
+    sdk_above(&exe).ok_or_else(|| {
+        not_found(format!(
+            "found no SDK in a folder above this engine ({})",
+            exe.display()
+        ))
+    })
+}
+
+/// The nearest `{ancestor}/sdk/` of `start` that holds the SDK.
+fn sdk_above(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("sdk"))
+        .find(|candidate| is_sdk(candidate))
+}
+
+/// Whether `dir/Cargo.toml` is the SDK's manifest.
+fn is_sdk(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|manifest| {
+            let name = manifest.get("package")?.get("name")?.as_str()?;
+            Some(name == SDK_PACKAGE)
+        })
+        .unwrap_or(false)
 }
 
 /// Creates `{parent}/{name}/` with Cargo.toml, src/lib.rs and README.md; returns the folder.
-pub fn new_plugin(name: &str, parent: &Path, sdk: &Path) -> Result<PathBuf> {
+/// The crate depends on the SDK at `sdk` (`--sdk`), or else at the one [`find_sdk`] finds.
+pub fn new_plugin(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<PathBuf> {
     let valid = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -37,15 +83,31 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &Path) -> Result<PathBuf> {
             ),
         ));
     }
-    let sdk = sdk.canonicalize().map_err(|err| {
-        Error::io(
-            format!(
-                "cannot find the SDK at {} (pass --sdk PATH to the engine's sdk/ folder)",
-                sdk.display()
-            ),
-            err,
-        )
-    })?;
+    let sdk = match sdk {
+        Some(sdk) => {
+            let sdk = sdk.canonicalize().map_err(|err| {
+                Error::io(
+                    format!(
+                        "cannot find the SDK at {} (pass --sdk PATH to the engine's sdk/ folder)",
+                        sdk.display()
+                    ),
+                    err,
+                )
+            })?;
+            if !is_sdk(&sdk) {
+                return Err(Error::config(
+                    "--sdk",
+                    format!(
+                        "{} is not the SDK: its Cargo.toml does not declare package \
+                         {SDK_PACKAGE:?}; pass the engine repository's sdk/ folder",
+                        sdk.display()
+                    ),
+                ));
+            }
+            sdk
+        }
+        None => find_sdk()?,
+    };
     let library = name.replace('-', "_");
     let fill = |template: &str| {
         template
@@ -69,17 +131,66 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
+    /// This repository's SDK (a test may know where the source tree is; the binary may not).
+    fn repo_sdk() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sdk")
+    }
+
     #[test]
     fn writes_a_crate_named_after_the_plugin() {
         let parent = tempfile::tempdir().unwrap();
-        let folder = new_plugin("flag-large", parent.path(), &default_sdk_path()).unwrap();
+        let sdk = repo_sdk();
+        let folder = new_plugin("flag-large", parent.path(), Some(&sdk)).unwrap();
         let cargo = std::fs::read_to_string(folder.join("Cargo.toml")).unwrap();
         assert!(cargo.contains("name = \"flag-large\""), "{cargo}");
         assert!(cargo.contains("[workspace]"), "{cargo}");
         assert!(!cargo.contains("{{"), "{cargo}");
+        let dependency = format!(
+            "toss-etl-sdk = {{ path = \"{}\" }}",
+            sdk.canonicalize().unwrap().display()
+        );
+        assert!(cargo.contains(&dependency), "{cargo}");
         let readme = std::fs::read_to_string(folder.join("README.md")).unwrap();
         assert!(readme.contains("flag_large.wasm"), "{readme}");
-        assert!(new_plugin("flag-large", parent.path(), &default_sdk_path()).is_err());
-        assert!(new_plugin("Bad Name", parent.path(), &default_sdk_path()).is_err());
+        assert!(new_plugin("flag-large", parent.path(), Some(&sdk)).is_err());
+        assert!(new_plugin("Bad Name", parent.path(), Some(&sdk)).is_err());
+    }
+
+    #[test]
+    fn an_sdk_option_that_is_not_the_sdk_is_refused() {
+        let parent = tempfile::tempdir().unwrap();
+        let engine = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let err = new_plugin("p", parent.path(), Some(engine)).unwrap_err();
+        assert!(err.to_string().contains("is not the SDK"), "{err}");
+        let err = new_plugin("p", parent.path(), Some(&parent.path().join("nowhere")));
+        assert!(err.unwrap_err().to_string().contains("cannot find the SDK"));
+        assert!(!parent.path().join("p").exists());
+    }
+
+    #[test]
+    fn the_sdk_is_found_above_the_executable_in_a_checkout() {
+        let checkout = tempfile::tempdir().unwrap();
+        let root = checkout.path();
+        let exe = root.join("target/release/engine");
+        std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
+        std::fs::write(&exe, "").unwrap();
+        // No sdk/ folder anywhere above: nothing found.
+        assert_eq!(sdk_above(&exe), None);
+        // An sdk/ folder of another package is not the SDK.
+        std::fs::create_dir_all(root.join("sdk")).unwrap();
+        std::fs::write(root.join("sdk/Cargo.toml"), "[package]\nname = \"other\"\n").unwrap();
+        assert_eq!(sdk_above(&exe), None);
+        std::fs::write(
+            root.join("sdk/Cargo.toml"),
+            "[package]\nname = \"toss-etl-sdk\"\nversion = \"0.1.0\"\n",
+        )
+        .unwrap();
+        assert_eq!(sdk_above(&exe), Some(root.join("sdk")));
+        // This repository's own build finds this repository's SDK.
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/engine");
+        assert_eq!(
+            sdk_above(&built).map(|sdk| sdk.canonicalize().unwrap()),
+            Some(repo_sdk().canonicalize().unwrap())
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The identity transform: every batch comes back unchanged. It measures what running a plugin
 //! costs (IPC encoding both ways, copies across the component boundary) and nothing else.
 
-use sdk::{Config, Error, RecordBatch, Transform};
+use toss_etl_sdk::{Config, Error, RecordBatch, Transform};
 
 /// Returns its input. Takes no config keys.
 pub struct Identity;
@@ -17,12 +17,12 @@ impl Transform for Identity {
     }
 }
 
-sdk::export_transform!(Identity);
+toss_etl_sdk::export_transform!(Identity);
 
 #[cfg(test)]
 mod tests {
-    use sdk::toss::{self, Row};
-    use sdk::{Instance, ipc};
+    use toss_etl_sdk::toss::{self, Row};
+    use toss_etl_sdk::{Instance, ipc};
 
     use super::*;
 

@@ -13,9 +13,9 @@
 use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
-use sdk::arrow::array::{Array, StringBuilder};
-use sdk::{Config, Error, RecordBatch, Transform, columns};
 use sha2::Sha256;
+use toss_etl_sdk::arrow::array::{Array, StringBuilder};
+use toss_etl_sdk::{Config, Error, RecordBatch, Transform, columns};
 
 /// The column this plugin masks.
 pub const COLUMN: &str = "buyerid";
@@ -76,13 +76,13 @@ impl Transform for MaskPii {
     }
 }
 
-sdk::export_transform!(MaskPii);
+toss_etl_sdk::export_transform!(MaskPii);
 
 #[cfg(test)]
 mod tests {
-    use sdk::serde_json::json;
-    use sdk::toss::{self, Row};
-    use sdk::{Instance, ipc};
+    use toss_etl_sdk::serde_json::json;
+    use toss_etl_sdk::toss::{self, Row};
+    use toss_etl_sdk::{Instance, ipc};
 
     use super::*;
 

@@ -28,10 +28,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sdk::arrow::array::{Array, ArrayRef, Int64Builder, StringBuilder};
-use sdk::arrow::datatypes::{DataType, Field};
-use sdk::{Config, Error, RecordBatch, Transform, columns};
 use serde::Deserialize;
+use toss_etl_sdk::arrow::array::{Array, ArrayRef, Int64Builder, StringBuilder};
+use toss_etl_sdk::arrow::datatypes::{DataType, Field};
+use toss_etl_sdk::{Config, Error, RecordBatch, Transform, columns};
 
 /// The payment method of a Toss `paytype` code, in Korean.
 ///
@@ -353,14 +353,14 @@ fn where_from(batch: &RecordBatch, row: usize) -> String {
     }
 }
 
-sdk::export_transform!(MerchantMapping);
+toss_etl_sdk::export_transform!(MerchantMapping);
 
 #[cfg(test)]
 mod tests {
-    use sdk::arrow::array::{Int64Array, StringArray};
-    use sdk::serde_json::{self, json};
-    use sdk::toss::{self, Row};
-    use sdk::{Instance, ipc};
+    use toss_etl_sdk::arrow::array::{Int64Array, StringArray};
+    use toss_etl_sdk::serde_json::{self, json};
+    use toss_etl_sdk::toss::{self, Row};
+    use toss_etl_sdk::{Instance, ipc};
 
     use super::*;
 

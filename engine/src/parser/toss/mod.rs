@@ -29,14 +29,12 @@ mod tests;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::SchemaRef;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{BuildDecoder, DecodeError, Decoder, Detected, ParseStats, Reject};
 use crate::error::{Error, Result};
-use crate::hints::{Shape, with_shape};
 use crate::unit::LoadUnit;
 
 pub use crate::toss::{KOREA_TIME_ZONE, RecordKind, UnknownValue};
@@ -334,35 +332,8 @@ impl FileContext {
 }
 
 /// The one Arrow schema of both kinds, in column order, with each column's shape noted for
-/// the sinks (see [`crate::hints`]).
+/// the sinks (see [`crate::hints`]). It is the SDK's, so plugins and the engine cannot disagree
+/// about it.
 pub fn toss_schema() -> SchemaRef {
-    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
-    Arc::new(Schema::new(vec![
-        text("record_kind", false),
-        Field::new("trxdate", DataType::Date32, false),
-        text("mid", false),
-        text("paytype", false),
-        with_shape(text("transaction", false), Shape::SharedPrefixes),
-        with_shape(text("oid", false), Shape::SharedPrefixes),
-        text("financecode", true),
-        text("financename", true),
-        with_shape(text("buyerid", true), Shape::Random),
-        Field::new("amount", DataType::Int64, false),
-        Field::new("useescrow", DataType::Boolean, false),
-        with_shape(
-            Field::new(
-                "occurred_at",
-                DataType::Timestamp(TimeUnit::Microsecond, Some(KOREA_TIME_ZONE.into())),
-                false,
-            ),
-            Shape::Ascending,
-        ),
-        with_shape(text("authnumber", false), Shape::Random),
-        text("status", false),
-        with_shape(text("source_file", false), Shape::ConstantPerUnit),
-        with_shape(
-            Field::new("source_line", DataType::Int64, false),
-            Shape::Ascending,
-        ),
-    ]))
+    toss_etl_sdk::toss::schema()
 }

@@ -1,54 +1,44 @@
 //! Record batches across the plugin boundary: one Arrow IPC stream each way, uncompressed, with
-//! exactly one batch. Anything else a plugin returns is described in words, not passed on.
+//! exactly one batch. The framing is the SDK's ([`toss_etl_sdk::ipc`]), so the engine and the
+//! plugins built on the SDK read and write the same bytes; what stays here is the engine's side
+//! of it: anything else a plugin returns is described to the merchant in words, not passed on.
 
 use arrow::array::RecordBatch;
+use arrow::buffer::Buffer;
 use arrow::datatypes::Schema;
 use arrow::error::ArrowError;
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
+use toss_etl_sdk::ipc::{StreamError, read_stream, write_stream};
 
 /// Encodes one batch as an IPC stream (schema message + batch message).
 pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
-    // Sized by the bytes the arrays span, not their allocations: a batch decoded from IPC shares
-    // one buffer among its columns, which `get_array_memory_size` counts once per column.
-    let data: usize = batch
-        .columns()
-        .iter()
-        .map(|column| column.to_data().get_slice_memory_size().unwrap_or(0))
-        .sum();
-    let mut out = Vec::with_capacity(data + 8 * 1024);
-    let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
-    writer.write(batch)?;
-    writer.finish()?;
-    drop(writer);
-    Ok(out)
+    write_stream(batch)
 }
 
-/// Decodes a plugin's answer, which must hold exactly one batch.
-pub fn decode(bytes: &[u8]) -> Result<RecordBatch, String> {
-    let invalid = |err: ArrowError| {
-        let text = err.to_string();
-        if text.to_lowercase().contains("compress") {
-            format!(
-                "returned compressed Arrow IPC ({text}); plugins must answer uncompressed IPC \
-                 (the SDK does)"
-            )
-        } else {
-            format!("returned bytes that are not a valid Arrow IPC stream: {text}")
+/// Decodes a plugin's answer, which must hold exactly one batch. Takes the bytes: array buffers
+/// suitably aligned in them are used in place.
+pub fn decode(bytes: Vec<u8>) -> Result<RecordBatch, String> {
+    read_stream(Buffer::from_vec(bytes)).map_err(|err| match err {
+        StreamError::Invalid(err) => {
+            let text = err.to_string();
+            if text.to_lowercase().contains("compress") {
+                format!(
+                    "returned compressed Arrow IPC ({text}); plugins must answer uncompressed \
+                     IPC (the SDK does)"
+                )
+            } else {
+                format!("returned bytes that are not a valid Arrow IPC stream: {text}")
+            }
         }
-    };
-    let reader = StreamReader::try_new(bytes, None).map_err(invalid)?;
-    let mut batches = Vec::with_capacity(1);
-    for batch in reader {
-        batches.push(batch.map_err(invalid)?);
-        if batches.len() > 1 {
-            return Err(
-                "returned more than one batch in one IPC stream; exactly one is required".into(),
-            );
+        StreamError::Empty => "returned bytes that are not a valid Arrow IPC stream: no IPC \
+                               stream starts in them"
+            .to_owned(),
+        StreamError::MoreThanOneBatch => {
+            "returned more than one batch in one IPC stream; exactly one is required".to_owned()
         }
-    }
-    batches.pop().ok_or_else(|| {
-        "returned an IPC stream with no batch in it; exactly one is required".to_owned()
+        StreamError::NoBatch => {
+            "returned an IPC stream with no batch in it; exactly one is required".to_owned()
+        }
+        other => format!("returned an answer that is not one Arrow IPC stream: {other}"),
     })
 }
 
@@ -66,6 +56,7 @@ pub fn describe_fields(schema: &Schema) -> String {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
+    use arrow::ipc::writer::StreamWriter;
     use std::sync::Arc;
 
     fn batch() -> RecordBatch {
@@ -82,13 +73,18 @@ mod tests {
     #[test]
     fn a_batch_survives_the_round_trip() {
         let original = batch();
-        assert_eq!(decode(&encode(&original).unwrap()).unwrap(), original);
+        assert_eq!(decode(encode(&original).unwrap()).unwrap(), original);
     }
 
     #[test]
     fn garbage_and_extra_batches_are_described() {
         assert!(
-            decode(b"not arrow")
+            decode(b"not arrow".to_vec())
+                .unwrap_err()
+                .contains("not a valid Arrow IPC")
+        );
+        assert!(
+            decode(Vec::new())
                 .unwrap_err()
                 .contains("not a valid Arrow IPC")
         );
@@ -98,6 +94,11 @@ mod tests {
         writer.write(&batch()).unwrap();
         writer.finish().unwrap();
         drop(writer);
-        assert!(decode(&two).unwrap_err().contains("more than one batch"));
+        assert!(decode(two).unwrap_err().contains("more than one batch"));
+        let mut none = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut none, &batch().schema()).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        assert!(decode(none).unwrap_err().contains("no batch in it"));
     }
 }

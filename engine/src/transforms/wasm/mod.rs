@@ -1,5 +1,6 @@
 //! `type = "wasm"`: a merchant's own transform, as a WebAssembly component built against
-//! `engine/wit/transform.wit` and run by wasmtime.
+//! `wit/transform.wit` (the contract at the top of the repository, which the SDK reads too) and
+//! run by wasmtime.
 //!
 //! A plugin is someone else's code inside the merchant's data path, so the engine treats it as
 //! untrusted: each plugin runs in its own store with no filesystem, network, environment or
@@ -10,9 +11,12 @@
 //! the instance is thrown away and a fresh one (re-initialised with the same config) serves the
 //! next file.
 //!
-//! Compiling a component takes a while, so the compiled artifact is cached on disk ([`cache`]).
+//! Compiling a component takes a while, so the compiled artifact is cached on disk ([`cache`]),
+//! and run from there only once it proves to be this engine's own compilation of this module.
 
 mod cache;
+#[cfg(test)]
+mod contract_tests;
 mod ipc;
 mod sandbox;
 
@@ -28,7 +32,7 @@ use wasmtime::component::Component;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "wit",
+        path: "../wit",
         world: "transform",
     });
 }
@@ -93,9 +97,15 @@ impl BuildTransform for WasmTransformConfig {
         let config_json =
             config_to_json(&self.config).map_err(|message| Error::config(at("config"), message))?;
         let module_path = self.module.to_path();
-        let component = cache::load_component(&module_path, context.state_dir).map_err(|why| {
+        let loaded = cache::load_component(&module_path, context.state_dir).map_err(|why| {
             Error::config(at("module"), format!("{}: {why}", module_path.display()))
         })?;
+        tracing::debug!(
+            module = %module_path.display(),
+            from_cache = loaded.from_cache,
+            "loaded plugin"
+        );
+        let component = loaded.component;
         let grants = Grants {
             memory_limit_bytes: (self.memory_limit_mb as usize) << 20,
             deadline: Duration::from_millis(self.deadline_ms),
@@ -214,7 +224,7 @@ impl WasmTransform {
             TransformFailure(format!("cannot encode the batch as Arrow IPC: {err}"))
         })?;
         let output = self.call_transform(input)?;
-        ipc::decode(&output).map_err(TransformFailure)
+        ipc::decode(output).map_err(TransformFailure)
     }
 }
 

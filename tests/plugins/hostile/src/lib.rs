@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use arrow_ipc::CompressionType;
 use arrow_ipc::writer::{IpcWriteOptions, StreamWriter};
-use sdk::{Config, Error, RawTransform, RecordBatch, ipc};
+use toss_etl_sdk::{Config, Error, RawTransform, RecordBatch, ipc};
 
 /// What the plugin does; see the crate docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl RawTransform for Hostile {
     }
 }
 
-sdk::export_transform!(raw Hostile);
+toss_etl_sdk::export_transform!(raw Hostile);
 
 fn spin() -> ! {
     let mut i: u64 = 0;
@@ -265,8 +265,8 @@ fn busy_wait(duration: Duration) {
 
 #[cfg(test)]
 mod tests {
-    use sdk::RawInstance;
-    use sdk::toss::{self, Row};
+    use toss_etl_sdk::RawInstance;
+    use toss_etl_sdk::toss::{self, Row};
 
     use super::*;
 
