@@ -16,8 +16,8 @@ use crate::transforms::TransformConfig;
 use serde::Deserialize;
 use std::path::Path;
 
-pub use crate::env::{EnvString, Secret, deserialize_kinds};
 use crate::env::MISSING_VAR;
+pub use crate::env::{EnvString, Secret, deserialize_kinds};
 
 /// A whole pipeline file.
 #[derive(Debug, Deserialize)]
@@ -81,7 +81,20 @@ impl PipelineConfig {
     /// Reads a pipeline file to look at its state, not to run it: environment variables it
     /// names may be unset (they read as empty), so no secret is needed.
     pub fn load_for_status(path: &Path) -> Result<Self> {
-        crate::env::with_missing_as_empty(|| Self::load(path))
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            Error::config(
+                path.display().to_string(),
+                format!("cannot read the pipeline file: {err}"),
+            )
+        })?;
+        let mut value: toml::Value =
+            toml::from_str(&text).map_err(|err| located_error(path, &text, &err))?;
+        crate::env::expand_leniently(&mut value);
+        let config: PipelineConfig = value.try_into().map_err(|err: toml::de::Error| {
+            Error::config(path.display().to_string(), err.message().trim().to_owned())
+        })?;
+        config.check(path)?;
+        Ok(config)
     }
 
     /// Parses pipeline text; `path` is only used in messages.
@@ -247,6 +260,25 @@ path = "lake"
             .to_string();
         assert!(message.starts_with("p.toml:4:"), "{message}");
         assert!(message.contains("yesterday"), "{message}");
+    }
+
+    #[test]
+    fn status_reads_a_pipeline_without_its_secrets() {
+        let text = VALID
+            .replace("\"lake\"", "\"${ENGINE_TEST_SURELY_UNSET}\"")
+            .replace(
+                "dates = \"all\"",
+                "dates = \"all\"\nstate_dir = \"${ENGINE_TEST_SURELY_UNSET:-.state}\"",
+            );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, &text).unwrap();
+        assert!(PipelineConfig::load(&path).is_err());
+        let config = PipelineConfig::load_for_status(&path).unwrap();
+        assert_eq!(config.pipeline.state_dir.as_str(), ".state");
+        assert_eq!(config.sinks.len(), 1);
+        // Reading it leniently once leaves nothing lenient behind.
+        assert!(PipelineConfig::load(&path).is_err());
     }
 
     #[test]

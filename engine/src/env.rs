@@ -42,23 +42,12 @@ impl std::ops::Deref for EnvString {
     }
 }
 
-thread_local! {
-    /// Set while a pipeline file is read only to find its state (`engine status`): a missing
-    /// variable then reads as empty, so looking at a pipeline needs none of its secrets.
-    static MISSING_ENV_IS_EMPTY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 impl<'de> Deserialize<'de> for EnvString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(deserializer)?;
-        let lenient = MISSING_ENV_IS_EMPTY.with(std::cell::Cell::get);
-        expand_env(&raw, |name| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| lenient.then(String::new))
-        })
-        .map(EnvString)
-        .map_err(serde::de::Error::custom)
+        expand_env_in(&raw)
+            .map(EnvString)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -134,13 +123,26 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Runs `read` with missing variables read as empty, to look at a pipeline's state without
-/// its secrets.
-pub(crate) fn with_missing_as_empty<T>(read: impl FnOnce() -> T) -> T {
-    MISSING_ENV_IS_EMPTY.with(|flag| flag.set(true));
-    let value = read();
-    MISSING_ENV_IS_EMPTY.with(|flag| flag.set(false));
-    value
+/// `value` with every `${NAME}` in its strings replaced, and unset variables read as empty:
+/// how a pipeline file is read to look at its state without its secrets (the strings then hold
+/// no `${` for [`EnvString`] to expand). A malformed reference is left as it is, for the
+/// deserializer to name.
+pub(crate) fn expand_leniently(value: &mut toml::Value) {
+    match value {
+        toml::Value::String(text) => {
+            let lookup = |name: &str| Some(std::env::var(name).unwrap_or_default());
+            if let Ok(expanded) = expand_env(text, lookup) {
+                *text = expanded;
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(expand_leniently),
+        toml::Value::Table(table) => {
+            for (_, item) in table.iter_mut() {
+                expand_leniently(item);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Deserializes a list of record kinds written as `"AUTH"` / `"REV"`.

@@ -13,6 +13,10 @@ use std::collections::HashMap;
 /// The field metadata key of a column's [`Shape`]; the SDK names it too, for plugin authors.
 pub const SHAPE_KEY: &str = toss_etl_sdk::toss::SHAPE_KEY;
 
+/// The field metadata key that marks a column as the row's position in its unit (a line
+/// number): where a record sat, not what it says.
+pub const POSITION_KEY: &str = toss_etl_sdk::toss::POSITION_KEY;
+
 /// What a column's values look like, beyond their type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -65,6 +69,14 @@ pub fn shape(field: &Field) -> Option<Shape> {
         .and_then(|text| Shape::parse(text))
 }
 
+/// Whether `field` holds the row's position in its unit.
+pub fn is_position(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(POSITION_KEY)
+        .is_some_and(|value| value == "true")
+}
+
 /// `schema` without the engine's hints, as a sink writes it.
 pub fn without_hints(schema: &Schema) -> Schema {
     let fields: Vec<Field> = schema
@@ -74,7 +86,7 @@ pub fn without_hints(schema: &Schema) -> Schema {
             let metadata: HashMap<String, String> = field
                 .metadata()
                 .iter()
-                .filter(|(key, _)| key.as_str() != SHAPE_KEY)
+                .filter(|(key, _)| key.as_str() != SHAPE_KEY && key.as_str() != POSITION_KEY)
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect();
             field.as_ref().clone().with_metadata(metadata)
@@ -90,7 +102,10 @@ mod tests {
 
     #[test]
     fn a_shape_travels_with_the_field_and_is_dropped_for_writing() {
-        let field = with_shape(Field::new("oid", DataType::Utf8, false), Shape::SharedPrefixes);
+        let field = with_shape(
+            Field::new("oid", DataType::Utf8, false),
+            Shape::SharedPrefixes,
+        );
         assert_eq!(shape(&field), Some(Shape::SharedPrefixes));
         let renamed = field.clone().with_name("order_id");
         assert_eq!(shape(&renamed), Some(Shape::SharedPrefixes));
@@ -111,13 +126,18 @@ mod tests {
         assert_eq!(shape_of("occurred_at"), Some(Shape::Ascending));
         assert_eq!(shape_of("source_file"), Some(Shape::ConstantPerUnit));
         assert_eq!(shape_of("amount"), None);
+        assert!(is_position(schema.field_with_name("source_line").unwrap()));
+        assert!(!is_position(schema.field_with_name("amount").unwrap()));
         let unread: Vec<&String> = schema
             .fields()
             .iter()
             .filter(|field| field.metadata().contains_key(SHAPE_KEY) && shape(field).is_none())
             .map(|field| field.name())
             .collect();
-        assert!(unread.is_empty(), "hints the engine cannot read: {unread:?}");
+        assert!(
+            unread.is_empty(),
+            "hints the engine cannot read: {unread:?}"
+        );
     }
 
     #[test]

@@ -53,4 +53,3 @@ fn init_logging(verbose: u8, quiet: bool) {
         }))
         .init();
 }
-

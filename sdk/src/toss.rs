@@ -20,7 +20,9 @@
 //! Some fields carry a hint for the engine's sinks in their metadata, under [`SHAPE_KEY`]: what
 //! the values look like (`shared-prefixes`, `random`, `ascending`, `constant-per-unit`), which
 //! the Parquet sink turns into encodings and the Postgres sink uses to find the column that
-//! names a row's file. A plugin that keeps a field (or copies its metadata) keeps its hint.
+//! names a row's file; `source_line` is marked under [`POSITION_KEY`] as the row's position, which
+//! the webhook sink leaves out when it compares records. A plugin that keeps a field (or copies
+//! its metadata) keeps its hints.
 
 use std::sync::Arc;
 
@@ -35,6 +37,10 @@ pub const KOREA_TIME_ZONE: &str = "+09:00";
 
 /// The field metadata key of a column's shape hint (see the module docs).
 pub const SHAPE_KEY: &str = "engine.shape";
+
+/// The field metadata key that marks `source_line` as the row's position in its file: not part
+/// of what the record says, so a record that only moved is not a changed record.
+pub const POSITION_KEY: &str = "engine.position";
 
 /// The schema of the batches the Toss parser produces. The engine's `parser::toss_schema()` is
 /// this function, so plugins and the engine cannot disagree about it.
@@ -69,9 +75,11 @@ pub fn schema() -> SchemaRef {
         shaped(text("authnumber", false), "random"),
         text("status", false),
         shaped(text("source_file", false), "constant-per-unit"),
-        shaped(
-            Field::new("source_line", DataType::Int64, false),
-            "ascending",
+        Field::new("source_line", DataType::Int64, false).with_metadata(
+            std::collections::HashMap::from([
+                (SHAPE_KEY.to_owned(), "ascending".to_owned()),
+                (POSITION_KEY.to_owned(), "true".to_owned()),
+            ]),
         ),
     ]))
 }

@@ -71,10 +71,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
         "encoding:  {}",
         detected.encoding.unwrap_or("ascii only (either)")
     );
-    println!(
-        "delimiter: {}",
-        detected.delimiter.unwrap_or("none found")
-    );
+    println!("delimiter: {}", detected.delimiter.unwrap_or("none found"));
     println!(
         "lines:     {} ({} rows, {} rejected, {} duplicates, {} blank)",
         stats.lines, stats.rows, stats.rejected, stats.duplicates, stats.blank

@@ -168,4 +168,3 @@ pub(crate) fn stop_on_signals() -> Result<tokio_util::sync::CancellationToken> {
     });
     Ok(stop)
 }
-

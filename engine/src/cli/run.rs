@@ -43,4 +43,3 @@ pub(crate) fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
-

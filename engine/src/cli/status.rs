@@ -117,4 +117,3 @@ pub(crate) fn status(path: &Path, json: bool) -> Result<ExitCode> {
 fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
-

@@ -28,4 +28,3 @@ pub(crate) fn validate(path: &Path) -> Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
-

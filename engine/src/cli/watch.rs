@@ -29,4 +29,3 @@ pub(crate) fn watch(path: &Path, metrics_addr: Option<std::net::SocketAddr>) -> 
     eprintln!("engine watch stopped");
     Ok(ExitCode::SUCCESS)
 }
-

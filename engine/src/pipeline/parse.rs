@@ -39,7 +39,10 @@ pub(super) struct ParseFailure {
 }
 
 impl ParseJob {
-    pub(super) fn run(self, batches: mpsc::Sender<RecordBatch>) -> Result<Parsed, Box<ParseFailure>> {
+    pub(super) fn run(
+        self,
+        batches: mpsc::Sender<RecordBatch>,
+    ) -> Result<Parsed, Box<ParseFailure>> {
         let ParseJob {
             reader,
             decoder,
@@ -48,8 +51,8 @@ impl ParseJob {
             max_rejects,
             progress,
         } = self;
-        let mut reader =
-            BatchReader::new(reader, decoder, origin.clone()).on_read(move |bytes| progress.inc(bytes));
+        let mut reader = BatchReader::new(reader, decoder, origin.clone())
+            .on_read(move |bytes| progress.inc(bytes));
         let mut first_reject: Option<String> = None;
         while let Some(decoded) = reader.next() {
             let failed = |error, rejects: Option<RejectsFile>, reader: &BatchReader<_>| {

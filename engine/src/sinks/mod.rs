@@ -163,7 +163,10 @@ mod tests {
             path = "c"
             "#,
         );
-        assert_eq!(names(&sinks), ["parquet", "webhook", "parquet#2", "parquet#3"]);
+        assert_eq!(
+            names(&sinks),
+            ["parquet", "webhook", "parquet#2", "parquet#3"]
+        );
         assert!(names(&[]).is_empty());
     }
 }

@@ -13,7 +13,9 @@
 //! The mertkey and the key derived from it never leave this module: the URL a user sees (in
 //! logs, errors and the `source_file` column) is the URL without `key`.
 
-use super::{AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss_file, toss_file_unit};
+use super::{
+    AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss_file, toss_file_unit,
+};
 use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
 use crate::error::{Error, Result};
@@ -210,7 +212,12 @@ impl HttpSource {
 
     /// One GET of `file`: its body, or why not.
     async fn attempt(&self, file: &LoadUnit) -> Attempt<Vec<u8>> {
-        let response = match self.client.get(self.signed_url(&toss_file(file))).send().await {
+        let response = match self
+            .client
+            .get(self.signed_url(&toss_file(file)))
+            .send()
+            .await
+        {
             Ok(response) => response,
             Err(err) => return Attempt::retry(describe_error(&err)),
         };

@@ -184,4 +184,3 @@ fn in_parallel<T: Send>(
         None => items.into_iter().try_for_each(work),
     }
 }
-

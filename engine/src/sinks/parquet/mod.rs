@@ -160,11 +160,9 @@ impl SinkWriter for ParquetWriter {
                 projected.schema()
             )));
         }
-        let projected = RecordBatch::try_new(
-            Arc::clone(&self.file_schema),
-            projected.columns().to_vec(),
-        )
-        .map_err(|err| self.failed(format!("unexpected batch: {err}")))?;
+        let projected =
+            RecordBatch::try_new(Arc::clone(&self.file_schema), projected.columns().to_vec())
+                .map_err(|err| self.failed(format!("unexpected batch: {err}")))?;
         let rows = projected.num_rows() as u64;
         let writer = self.writer.as_mut().expect("writer lives until commit");
         // The encoder may be a batch behind: wait for it off the async workers' backs.

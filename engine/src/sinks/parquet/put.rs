@@ -149,9 +149,15 @@ mod tests {
         first.commit().unwrap();
         let mut second = folder.create("a=1/x.parquet").unwrap();
         second.write_all(b"new").unwrap();
-        assert_eq!(std::fs::read(dir.path().join("a=1/x.parquet")).unwrap(), b"old");
+        assert_eq!(
+            std::fs::read(dir.path().join("a=1/x.parquet")).unwrap(),
+            b"old"
+        );
         second.commit().unwrap();
-        assert_eq!(std::fs::read(dir.path().join("a=1/x.parquet")).unwrap(), b"new");
+        assert_eq!(
+            std::fs::read(dir.path().join("a=1/x.parquet")).unwrap(),
+            b"new"
+        );
         assert_eq!(names_in(&dir.path().join("a=1")), ["x.parquet"]);
     }
 

@@ -58,10 +58,16 @@ mod tests {
     #[test]
     fn encodings_follow_the_hints_not_the_names() {
         let schema = Schema::new(vec![
-            with_shape(Field::new("renamed_oid", DataType::Utf8, false), Shape::SharedPrefixes),
+            with_shape(
+                Field::new("renamed_oid", DataType::Utf8, false),
+                Shape::SharedPrefixes,
+            ),
             with_shape(Field::new("b", DataType::Utf8, true), Shape::Random),
             with_shape(Field::new("t", DataType::Int64, false), Shape::Ascending),
-            with_shape(Field::new("f", DataType::Utf8, false), Shape::ConstantPerUnit),
+            with_shape(
+                Field::new("f", DataType::Utf8, false),
+                Shape::ConstantPerUnit,
+            ),
             Field::new("oid", DataType::Utf8, false),
         ]);
         let props = properties(&schema, ZstdLevel::default(), 100);

@@ -240,10 +240,7 @@ impl Sink for PostgresSink {
         match started {
             Ok(writer) => Ok(Box::new(writer)),
             Err(err) => Err(self.failed(
-                format!(
-                    "cannot start loading {} into {}",
-                    unit.name, self.table
-                ),
+                format!("cannot start loading {} into {}", unit.name, self.table),
                 Some(err),
             )),
         }

@@ -13,8 +13,11 @@ use arrow::json::writer::LineDelimited;
 use arrow::json::{StructMode, WriterBuilder};
 use std::collections::HashMap;
 
-/// Where a record sat in its file: not part of what makes it "changed".
-pub(super) const LINE_COLUMN: &str = "source_line";
+/// The column that says where a record sat in its unit (its format marks it, see
+/// [`crate::hints`]): not part of what makes a record "changed".
+pub(super) fn position_column(schema: &SchemaRef) -> Option<usize> {
+    (0..schema.fields().len()).find(|&index| crate::hints::is_position(schema.field(index)))
+}
 
 impl WebhookSink {
     /// The key columns' indices in `schema`, as configured or by default.
@@ -29,11 +32,9 @@ impl WebhookSink {
             {
                 self.record_key.clone()
             }
-            None => schema
-                .fields()
-                .iter()
-                .map(|field| field.name().clone())
-                .filter(|name| name != LINE_COLUMN)
+            None => content_columns(schema)
+                .into_iter()
+                .map(|index| schema.field(index).name().clone())
                 .collect(),
         };
         if names.is_empty() {
@@ -66,10 +67,11 @@ impl WebhookSink {
     }
 }
 
-/// The columns a record's content is compared by: all but [`LINE_COLUMN`].
+/// The columns a record's content is compared by: all but its position.
 pub(super) fn content_columns(schema: &SchemaRef) -> Vec<usize> {
+    let position = position_column(schema);
     (0..schema.fields().len())
-        .filter(|&index| schema.field(index).name() != LINE_COLUMN)
+        .filter(|&index| Some(index) != position)
         .collect()
 }
 

@@ -4,7 +4,7 @@
 //! batch is recorded as acknowledged in the state store right after the receiver accepted it.
 
 use super::WebhookSink;
-use super::changes::{Changes, LINE_COLUMN, Verdict, content_columns, json_lines, lines};
+use super::changes::{Changes, Verdict, content_columns, json_lines, lines, position_column};
 use super::delivery::{Delivery, batch_id, describe, envelope};
 use super::spool::{SpoolWriter, SpooledBatch};
 use crate::error::{Error, Result};
@@ -56,7 +56,7 @@ impl WebhookSink {
             pipeline: self.pipeline.clone(),
             source_file: unit.name.clone(),
             batch_rows: self.batch_rows,
-            line_column: schema.index_of(LINE_COLUMN).ok(),
+            line_column: position_column(schema),
             key_columns,
             content_columns,
             store,
