@@ -21,13 +21,13 @@
 //!   ↑
 //! vocabulary     unit (the load unit) · toss (Toss file facts) · hints (column hints) · env
 //!   ↑
-//! infrastructure error · dates · threads · remote (retries, HTTP client, TLS)
+//! infrastructure error · dates · threads · sqlite (the state file) · remote (retries, HTTP client, TLS)
 //! ```
 //!
-//! - [`unit`]: the load unit a source hands over and a sink replaces whole, and its version.
+//! - [`unit`](mod@unit): the load unit a source hands over and a sink replaces whole, and its version.
 //! - [`toss`]: what a Toss file is (its kinds, its name) for the stages that read one.
 //! - [`hints`]: what a format knows about its columns, carried in the fields' metadata to sinks.
-//! - [`env`]: pipeline-file strings with `${NAME}`, and secrets.
+//! - [`env`](mod@env): pipeline-file strings with `${NAME}`, and secrets.
 //! - [`parser`]: the formats, each a push decoder from bytes to Arrow batches and rejects, chosen
 //!   by `[parser] type`, with one pull reader on top.
 //! - [`sources`]: where units come from (`dir`, `ftp`, `http`), one file or folder per type.
@@ -62,6 +62,7 @@ pub mod scaffold;
 pub mod schedule;
 pub mod sinks;
 pub mod sources;
+pub mod sqlite;
 pub mod state;
 pub mod summary;
 pub mod threads;

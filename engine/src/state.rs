@@ -6,16 +6,16 @@
 //! loaded again on the next run, which the sinks absorb (Parquet replaces the file's output,
 //! Postgres upserts): nothing lost, nothing doubled.
 //!
-//! It also keeps what a webhook receiver acknowledged (a hash of each record's key and content,
-//! per sink and source file), so that a re-load sends a webhook only new or changed records.
+//! Sinks that must remember what they delivered keep their own tables in the same file (see
+//! [`crate::sinks::SinkMemory`]); this module knows none of them.
 //!
 //! SQLite (bundled, WAL, `synchronous=FULL`) is an embedded store that survives `kill -9` and a
 //! power cut with its transactions intact, and that an operator can open with `sqlite3` to see
 //! what was loaded.
 
 use crate::error::{Error, Result};
+use crate::sqlite::StateFile;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -40,24 +40,12 @@ pub struct StateStore {
 impl StateStore {
     /// Opens (creating when needed) `{state_dir}/state.sqlite`.
     pub fn open(state_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(state_dir).map_err(|err| {
-            Error::io(
-                format!("cannot create state_dir {}", state_dir.display()),
-                err,
-            )
-        })?;
-        let path = state_dir.join("state.sqlite");
-        let failed = |source| Error::State {
-            path: path.clone(),
-            source,
-        };
-        let connection = Connection::open(&path).map_err(failed)?;
-        connection
+        let StateFile { connection, path } = StateFile::open(state_dir)?;
+        let store = StateStore { connection, path };
+        store
+            .connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = FULL;
-                 PRAGMA busy_timeout = 5000;
-                 CREATE TABLE IF NOT EXISTS loaded_files (
+                "CREATE TABLE IF NOT EXISTS loaded_files (
                      pipeline     TEXT    NOT NULL,
                      source_file  TEXT    NOT NULL,
                      size         INTEGER,
@@ -95,17 +83,10 @@ impl StateStore {
                      pid        INTEGER NOT NULL,
                      started_at TEXT    NOT NULL,
                      next_wake  TEXT
-                 );
-                 CREATE TABLE IF NOT EXISTS webhook_sent (
-                     sink_id     TEXT NOT NULL,
-                     source_file TEXT NOT NULL,
-                     key_hash    BLOB NOT NULL,
-                     row_hash    BLOB NOT NULL,
-                     PRIMARY KEY (sink_id, source_file, key_hash)
-                 ) WITHOUT ROWID;",
+                 );",
             )
-            .map_err(failed)?;
-        Ok(StateStore { connection, path })
+            .map_err(|err| store.failed(err))?;
+        Ok(store)
     }
 
     fn failed(&self, source: rusqlite::Error) -> Error {
@@ -395,78 +376,6 @@ impl StateStore {
     }
 }
 
-/// What a webhook receiver acknowledged (answered 2xx), per sink and source file: the hash of
-/// each record's key and of its content as it was sent. The webhook sink sends only records
-/// whose key is missing here or whose content hash differs.
-impl StateStore {
-    /// Every acknowledged record of `source_file` for the webhook sink `sink_id`: key hash →
-    /// content hash.
-    pub fn webhook_sent(&self, sink_id: &str, source_file: &str) -> Result<HashMap<u128, u128>> {
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT key_hash, row_hash FROM webhook_sent
-                  WHERE sink_id = ?1 AND source_file = ?2",
-            )
-            .map_err(|err| self.failed(err))?;
-        let rows = statement
-            .query_map(params![sink_id, source_file], |row| {
-                Ok((hash_from_blob(row.get(0)?), hash_from_blob(row.get(1)?)))
-            })
-            .map_err(|err| self.failed(err))?;
-        let mut sent = HashMap::new();
-        for row in rows {
-            let (key, content) = row.map_err(|err| self.failed(err))?;
-            // A blob of another length (written by hand) is ignored: that record is sent again.
-            if let (Some(key), Some(content)) = (key, content) {
-                sent.insert(key, content);
-            }
-        }
-        Ok(sent)
-    }
-
-    /// Records, in one transaction, that the receiver acknowledged these (key hash, content
-    /// hash) pairs of `source_file`.
-    pub fn record_webhook_sent(
-        &self,
-        sink_id: &str,
-        source_file: &str,
-        sent: &[(u128, u128)],
-    ) -> Result<()> {
-        let transaction = self
-            .connection
-            .unchecked_transaction()
-            .map_err(|err| self.failed(err))?;
-        {
-            let mut statement = transaction
-                .prepare_cached(
-                    "INSERT INTO webhook_sent (sink_id, source_file, key_hash, row_hash)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (sink_id, source_file, key_hash)
-                     DO UPDATE SET row_hash = excluded.row_hash",
-                )
-                .map_err(|err| self.failed(err))?;
-            for (key, content) in sent {
-                statement
-                    .execute(params![
-                        sink_id,
-                        source_file,
-                        &key.to_be_bytes()[..],
-                        &content.to_be_bytes()[..]
-                    ])
-                    .map_err(|err| self.failed(err))?;
-            }
-        }
-        transaction.commit().map_err(|err| self.failed(err))
-    }
-}
-
-fn hash_from_blob(blob: Vec<u8>) -> Option<u128> {
-    <[u8; 16]>::try_from(blob.as_slice())
-        .ok()
-        .map(u128::from_be_bytes)
-}
-
 /// Keeps two runs of one pipeline from interleaving their loads. Held for the life of the run;
 /// the operating system releases it when the process ends, even after `kill -9`.
 pub struct PipelineLock {
@@ -541,33 +450,6 @@ mod tests {
         };
         assert!(hashed("ab").same_as(&hashed("ab")));
         assert!(!hashed("ab").same_as(&hashed("cd")));
-    }
-
-    #[test]
-    fn webhook_acknowledgements_are_kept_per_sink_and_file_and_updated() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = StateStore::open(dir.path()).unwrap();
-        store
-            .record_webhook_sent("daily:a", "f.dat", &[(1, 10), (2, 20)])
-            .unwrap();
-        store
-            .record_webhook_sent("daily:a", "f.dat", &[(2, 21), (u128::MAX, 3)])
-            .unwrap();
-        store
-            .record_webhook_sent("daily:b", "f.dat", &[(1, 99)])
-            .unwrap();
-        let store = StateStore::open(dir.path()).unwrap();
-        let sent = store.webhook_sent("daily:a", "f.dat").unwrap();
-        assert_eq!(
-            sent,
-            HashMap::from([(1, 10), (2, 21), (u128::MAX, 3)]),
-            "a changed record's content hash replaces the old one"
-        );
-        assert_eq!(
-            store.webhook_sent("daily:b", "f.dat").unwrap(),
-            HashMap::from([(1, 99)])
-        );
-        assert!(store.webhook_sent("daily:a", "g.dat").unwrap().is_empty());
     }
 
     #[test]

@@ -57,6 +57,27 @@ pub struct CommittedVersion {
     pub rows: u64,
 }
 
+/// A sink's own tables in the pipeline's state file, for what it must remember between runs
+/// (the webhook: what its receiver acknowledged). Their names start with the sink's type
+/// (`webhook_sent`), so sink types never collide, and the run bookkeeping never sees them.
+#[derive(Debug, Clone)]
+pub struct SinkMemory {
+    state_dir: std::path::PathBuf,
+    namespace: &'static str,
+}
+
+impl SinkMemory {
+    /// Opens the state file (creating it when needed).
+    pub fn open(&self) -> Result<crate::sqlite::StateFile> {
+        crate::sqlite::StateFile::open(&self.state_dir)
+    }
+
+    /// The full name of the sink's table `name`.
+    pub fn table(&self, name: &str) -> String {
+        format!("{}_{name}", self.namespace)
+    }
+}
+
 /// What a sink is built with besides its own configuration.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkContext<'a> {
@@ -67,6 +88,16 @@ pub struct SinkContext<'a> {
     /// The columns that identify a record in the format the pipeline reads: what a sink that
     /// upserts or tracks deliveries keys on unless its own `key` says otherwise.
     pub record_key: &'a [String],
+}
+
+impl SinkContext<'_> {
+    /// The tables of sinks of type `namespace` in the pipeline's state file.
+    pub fn memory(&self, namespace: &'static str) -> SinkMemory {
+        SinkMemory {
+            state_dir: self.state_dir.to_path_buf(),
+            namespace,
+        }
+    }
 }
 
 /// A sink config that can build its running sink; `name` is its label in summaries.

@@ -164,7 +164,6 @@ mod tests {
     use crate::parser::toss::toss_schema;
     use crate::sinks::webhook::WebhookSinkConfig;
     use crate::sinks::{LoadUnit, SinkContext};
-    use crate::state::StateStore;
     use arrow::array::{
         ArrayRef, BooleanArray, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
     };
@@ -261,9 +260,9 @@ mod tests {
     fn pending(batch: &RecordBatch, acknowledged: &[(u128, u128)]) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let sink = sink(dir.path(), "");
-        StateStore::open(dir.path())
+        super::super::acks::Acknowledgements::open(&sink.memory)
             .unwrap()
-            .record_webhook_sent(&sink.sink_id, "toss_AUTH_20070706.dat", acknowledged)
+            .record(&sink.sink_id, "toss_AUTH_20070706.dat", acknowledged)
             .unwrap();
         let mut writer = sink.writer(&unit(), &toss_schema()).unwrap();
         writer.keep(batch).unwrap();

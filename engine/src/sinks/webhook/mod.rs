@@ -25,6 +25,7 @@
 //!   requests;
 //! - [`delivery`]: one signed request per batch, and its retries.
 
+mod acks;
 mod changes;
 mod delivery;
 mod spool;
@@ -228,6 +229,7 @@ impl WebhookSinkConfig {
             sink_id: sink_id(context.pipeline, &url),
             pipeline: context.pipeline.to_owned(),
             state_dir: context.state_dir.to_path_buf(),
+            memory: context.memory("webhook"),
             batch_rows: self.batch_rows,
             key: self.key.clone(),
             record_key: context.record_key.to_vec(),
@@ -257,6 +259,8 @@ struct WebhookSink {
     sink_id: String,
     pipeline: String,
     state_dir: PathBuf,
+    /// The webhook's own tables in the state file: what the receiver acknowledged.
+    memory: crate::sinks::SinkMemory,
     batch_rows: usize,
     key: Option<Vec<String>>,
     /// The format's record key, the default of `key`.

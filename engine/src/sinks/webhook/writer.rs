@@ -4,12 +4,12 @@
 //! batch is recorded as acknowledged in the state store right after the receiver accepted it.
 
 use super::WebhookSink;
+use super::acks::Acknowledgements;
 use super::changes::{Changes, Verdict, content_columns, json_lines, lines, position_column};
 use super::delivery::{Delivery, batch_id, describe, envelope};
 use super::spool::{SpoolWriter, SpooledBatch};
 use crate::error::{Error, Result};
 use crate::sinks::{CommittedVersion, LoadUnit, SinkWriter};
-use crate::state::StateStore;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, SchemaRef};
 use bytes::Bytes;
@@ -26,7 +26,7 @@ pub(super) struct WebhookWriter {
     line_column: Option<usize>,
     key_columns: Vec<usize>,
     content_columns: Vec<usize>,
-    store: StateStore,
+    store: Acknowledgements,
     /// What the receiver has of this file, and what this version held so far.
     changes: Changes,
     /// The records to send, until commit.
@@ -40,8 +40,8 @@ impl WebhookSink {
     pub(super) fn writer(&self, unit: &LoadUnit, schema: &SchemaRef) -> Result<WebhookWriter> {
         let key_columns = self.key_columns(schema)?;
         let content_columns = content_columns(schema);
-        let store = StateStore::open(&self.state_dir)?;
-        let acknowledged = store.webhook_sent(&self.sink_id, &unit.name)?;
+        let store = Acknowledgements::open(&self.memory)?;
+        let acknowledged = store.sent(&self.sink_id, &unit.name)?;
         let spool = SpoolWriter::create(&self.state_dir).map_err(|err| Error::Sink {
             sink: self.name.clone(),
             message: format!(
@@ -184,7 +184,7 @@ impl SinkWriter for WebhookWriter {
                 }
             }
             self.store
-                .record_webhook_sent(&self.sink_id, &self.source_file, &hashes)?;
+                .record(&self.sink_id, &self.source_file, &hashes)?;
             sent += records.len() as u64;
         }
         tracing::info!(
