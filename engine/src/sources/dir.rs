@@ -10,8 +10,8 @@ use super::{
     AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, TossFileName,
     toss_file_unit,
 };
-use crate::config::{EnvString, deserialize_kinds};
 use crate::dates::DateSelection;
+use crate::env::{EnvString, deserialize_kinds};
 use crate::error::{Error, Result};
 use crate::toss::RecordKind;
 use crate::unit::{FileVersion, LoadUnit};

@@ -16,8 +16,8 @@
 use super::{
     AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss_file, toss_file_unit,
 };
-use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
+use crate::env::{EnvString, Secret, deserialize_kinds};
 use crate::error::{Error, Result};
 use crate::remote::http::{ClientSettings, Redirects, describe_error};
 use crate::remote::retry::{Attempt, Failed, RetryPolicy, retry};

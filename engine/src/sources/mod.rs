@@ -159,7 +159,7 @@ pub struct FileFilter {
 impl FileFilter {
     /// The filter a source's `mids` and `kinds` keys describe.
     pub fn from_keys(
-        mids: &Option<Vec<crate::config::EnvString>>,
+        mids: &Option<Vec<crate::env::EnvString>>,
         kinds: &Option<Vec<RecordKind>>,
     ) -> Self {
         FileFilter {

@@ -13,7 +13,7 @@ mod put;
 mod tuning;
 
 use super::{BuildSink, CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
-use crate::config::EnvString;
+use crate::env::EnvString;
 use crate::error::{Error, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;

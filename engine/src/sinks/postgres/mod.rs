@@ -22,7 +22,7 @@ mod types;
 mod writer;
 
 use super::{BuildSink, LoadUnit, Sink, SinkContext, SinkWriter};
-use crate::config::{EnvString, Secret};
+use crate::env::{EnvString, Secret};
 use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
 use ddl::TablePlan;

@@ -6,7 +6,7 @@
 //! not name.
 
 use super::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER};
-use crate::config::Secret;
+use crate::env::Secret;
 use crate::remote::http::describe_error;
 use crate::remote::retry::{Attempt, Failed, RetryPolicy, retry};
 use crate::remote::retry_after::retry_after;

@@ -32,7 +32,7 @@ mod spool;
 mod writer;
 
 use super::{BuildSink, LoadUnit, Sink, SinkContext, SinkWriter};
-use crate::config::{EnvString, Secret};
+use crate::env::{EnvString, Secret};
 use crate::error::{Error, Result};
 use crate::remote::http::{ClientSettings, Redirects};
 use crate::remote::retry::RetryPolicy;

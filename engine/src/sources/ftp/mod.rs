@@ -27,8 +27,8 @@ mod listing;
 mod session;
 
 use super::{AfterRead, BuildSource, Fetched, FileFilter, Listing, Source};
-use crate::config::{EnvString, Secret, deserialize_kinds};
 use crate::dates::DateSelection;
+use crate::env::{EnvString, Secret, deserialize_kinds};
 use crate::error::{Error, Result};
 use crate::remote::retry::{Attempt, AttemptError, Failed, RetryPolicy, retry};
 use crate::toss::RecordKind;
