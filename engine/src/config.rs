@@ -17,7 +17,7 @@ use serde::Deserialize;
 use std::path::Path;
 
 use crate::env::MISSING_VAR;
-pub use crate::env::{EnvString, Secret, deserialize_kinds};
+use crate::env::EnvString;
 
 /// A whole pipeline file.
 #[derive(Debug, Deserialize)]
