@@ -26,7 +26,7 @@ fn korea_micros(text: &str) -> i64 {
 }
 
 #[test]
-fn samples_load_into_hive_partitions_with_the_spec_types_and_values() {
+fn samples_load_into_hive_partitions_with_the_documented_types_and_values() {
     let workspace = Workspace::new();
     copy_samples(&workspace);
     let pipeline = workspace.default_pipeline("");

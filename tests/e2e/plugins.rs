@@ -1,4 +1,4 @@
-//! Issue 3: WebAssembly plugins — merchants' own mappings, run safely.
+//! WebAssembly plugins — merchants' own mappings, run safely.
 
 use crate::support::*;
 use std::path::PathBuf;
