@@ -16,8 +16,8 @@ use crate::transforms::TransformConfig;
 use serde::Deserialize;
 use std::path::Path;
 
-use crate::env::MISSING_VAR;
 use crate::env::EnvString;
+use crate::env::MISSING_VAR;
 
 /// A whole pipeline file.
 #[derive(Debug, Deserialize)]

@@ -124,3 +124,70 @@ impl<R: Read> Iterator for BatchReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::toss::{FileContext, ParserOptions, RecordKind, TossDecoder};
+
+    fn decoder() -> Box<dyn Decoder> {
+        Box::new(TossDecoder::new(
+            ParserOptions::default(),
+            FileContext {
+                record_kind: RecordKind::Auth,
+                trxdate: chrono::NaiveDate::from_ymd_opt(2007, 7, 6).unwrap(),
+                source_file: "f.dat".into(),
+            },
+        ))
+    }
+
+    /// Gives `good` bytes, then fails.
+    struct Failing<'a> {
+        good: &'a [u8],
+    }
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            if self.good.is_empty() {
+                return Err(std::io::Error::other("the disk went away"));
+            }
+            let n = self.good.read(buffer)?;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_reader_with_the_unit_named() {
+        let line = b"toss;SC0010;t1;o1;;;;1000;N;20070706235927;1;10\n";
+        let mut reader = BatchReader::new(Failing { good: line }, decoder(), "f.dat");
+        let items: Vec<_> = reader.by_ref().collect();
+        let last = items.last().expect("an item");
+        let message = last
+            .as_ref()
+            .err()
+            .expect("the error comes last")
+            .to_string();
+        assert!(message.contains("cannot read f.dat"), "{message}");
+        assert!(message.contains("the disk went away"), "{message}");
+        assert!(reader.next().is_none(), "nothing after the error");
+    }
+
+    #[test]
+    fn rejects_come_before_the_batch_of_the_same_input_and_the_hash_covers_every_byte() {
+        let input = b"not a record\ntoss;SC0010;t1;o1;;;;1000;N;20070706235927;1;10\n";
+        let mut reader = BatchReader::new(&input[..], decoder(), "f.dat").with_chunk_size(7);
+        let kinds: Vec<&str> = reader
+            .by_ref()
+            .map(|item| match item.unwrap() {
+                Decoded::Rejects(_) => "rejects",
+                Decoded::Batch(_) => "batch",
+            })
+            .collect();
+        assert_eq!(kinds, ["rejects", "batch"]);
+        assert_eq!(reader.stats().rows, 1);
+        assert_eq!(
+            reader.content_hash(),
+            format!("{:032x}", xxhash_rust::xxh3::xxh3_128(input))
+        );
+    }
+}
