@@ -162,11 +162,7 @@ mod tests {
         let mut reader = BatchReader::new(Failing { good: line }, decoder(), "f.dat");
         let items: Vec<_> = reader.by_ref().collect();
         let last = items.last().expect("an item");
-        let message = last
-            .as_ref()
-            .err()
-            .expect("the error comes last")
-            .to_string();
+        let message = last.as_ref().expect_err("the error comes last").to_string();
         assert!(message.contains("cannot read f.dat"), "{message}");
         assert!(message.contains("the disk went away"), "{message}");
         assert!(reader.next().is_none(), "nothing after the error");
