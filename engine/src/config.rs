@@ -69,24 +69,13 @@ fn default_state_dir() -> EnvString {
 impl PipelineConfig {
     /// Reads and checks a pipeline file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            Error::config(
-                path.display().to_string(),
-                format!("cannot read the pipeline file: {err}"),
-            )
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_text(path)?, path)
     }
 
     /// Reads a pipeline file to look at its state, not to run it: environment variables it
     /// names may be unset (they read as empty), so no secret is needed.
     pub fn load_for_status(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            Error::config(
-                path.display().to_string(),
-                format!("cannot read the pipeline file: {err}"),
-            )
-        })?;
+        let text = read_text(path)?;
         let mut value: toml::Value =
             toml::from_str(&text).map_err(|err| located_error(path, &text, &err))?;
         crate::env::expand_leniently(&mut value);
@@ -131,6 +120,16 @@ impl PipelineConfig {
         }
         self.parser.format().check(&at)
     }
+}
+
+/// The pipeline file's text.
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|err| {
+        Error::config(
+            path.display().to_string(),
+            format!("cannot read the pipeline file: {err}"),
+        )
+    })
 }
 
 /// Turns a toml error into `file:line:column: message`, pointing at the offending key's own line

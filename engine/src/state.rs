@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub use crate::unit::FileVersion;
+use crate::unit::FileVersion;
 
 /// A file version that every sink had when it was recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]

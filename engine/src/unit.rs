@@ -74,12 +74,6 @@ impl FileVersion {
         );
         by_listing || by_content
     }
-
-    /// Whether the listing says anything of the version before it is read (an HTTP download
-    /// knows nothing until it arrives).
-    pub fn is_listed(&self) -> bool {
-        self.size.is_some() || self.modified_ns.is_some()
-    }
 }
 
 #[cfg(test)]
@@ -119,6 +113,5 @@ mod tests {
         assert!(hashed("a").same_as(&hashed("a")));
         assert!(!hashed("a").same_as(&hashed("b")));
         assert!(!FileVersion::default().same_as(&FileVersion::default()));
-        assert!(!FileVersion::default().is_listed());
     }
 }
