@@ -95,6 +95,23 @@ impl Error {
         }
     }
 
+    /// The message with every cause under it (`…: Permission denied (os error 13)`), for where
+    /// one line must say it all: a file's outcome in the summary and the state store. A cause
+    /// whose text the message already holds is not repeated.
+    pub fn with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(inner) = cause {
+            let said = inner.to_string();
+            if !said.is_empty() && !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            cause = inner.source();
+        }
+        text
+    }
+
     /// A sink error without an underlying cause.
     pub fn sink(sink: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Sink {
@@ -126,5 +143,33 @@ impl Error {
             self,
             Error::Source { .. } | Error::Sink { .. } | Error::Io { .. } | Error::State { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_kept_in_the_one_line_message_once() {
+        let denied = std::io::Error::from_raw_os_error(13);
+        let err = Error::Sink {
+            sink: "lake".into(),
+            message: "cannot put lake/x.parquet in place".into(),
+            cause: Some(Box::new(denied)),
+        };
+        let line = err.with_causes();
+        assert!(
+            line.starts_with("sink `lake`: cannot put lake/x.parquet in place: "),
+            "{line}"
+        );
+        assert!(line.contains("Permission denied"), "{line}");
+        let io = Error::io("cannot write x", std::io::Error::from_raw_os_error(28));
+        assert_eq!(
+            io.with_causes().matches("No space left").count(),
+            1,
+            "{}",
+            io.with_causes()
+        );
     }
 }

@@ -21,7 +21,8 @@
 //!   ↑
 //! vocabulary     unit (the load unit) · toss (Toss file facts) · hints (column hints) · env
 //!   ↑
-//! infrastructure error · dates · threads · sqlite (the state file) · remote (retries, HTTP client, TLS)
+//! infrastructure error · dates · threads · private (files for the engine's user only) · sqlite
+//!                (the state file) · remote (retries, HTTP client, TLS)
 //! ```
 //!
 //! - [`unit`](mod@unit): the load unit a source hands over and a sink replaces whole, and its version.
@@ -43,6 +44,7 @@
 //! - [`watch`], [`schedule`], [`metrics`]: `engine watch` on Toss's upload times, and its
 //!   Prometheus metrics.
 //! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
+//! - [`private`]: files and folders readable by the engine's user only.
 //! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the pools.
 //! - [`remote`]: what every remote party shares: the retry policy and loop, `Retry-After`, the
 //!   HTTP client, verified TLS.
@@ -56,6 +58,7 @@ pub mod hints;
 pub mod metrics;
 pub mod parser;
 pub mod pipeline;
+pub mod private;
 pub mod rejects;
 pub mod remote;
 pub mod scaffold;

@@ -2,8 +2,14 @@
 //! and reason, as JSON Lines under `{state_dir}/rejects/{pipeline}/{source file}.jsonl`.
 //!
 //! It is written beside the sinks' output and follows the same rule: it describes the latest
-//! loaded version of its source file, replaced whole (temporary name, then rename), so reloading
-//! a file never lists a line twice.
+//! loaded version of its source file, replaced whole (temporary name, then rename) in the same
+//! commit that replaces the sinks' data, so reloading a file never lists a line twice and the
+//! file always describes what the sinks hold. A version that fails for its rejected lines keeps
+//! them apart, in `{source file}.failed.jsonl`, for the user to see what is wrong; the next
+//! version that loads removes that file.
+//!
+//! Rejected lines are the file's own text, as sensitive as the data: the folder and the files are
+//! readable by the engine's user only.
 
 use crate::error::{Error, Result};
 use crate::parser::Reject;
@@ -25,6 +31,7 @@ pub struct RejectsFile {
     source_file: String,
     temp_path: PathBuf,
     final_path: PathBuf,
+    failed_path: PathBuf,
     out: BufWriter<File>,
     count: u64,
 }
@@ -37,17 +44,19 @@ impl RejectsFile {
 
     pub fn create(state_dir: &Path, pipeline: &str, source_file: &str) -> Result<Self> {
         let folder = Self::folder(state_dir, pipeline);
-        std::fs::create_dir_all(&folder)
+        crate::private::create_dir_all(&folder)
             .map_err(|err| Error::io(format!("cannot create {}", folder.display()), err))?;
         let stem = source_file.trim_end_matches(".dat");
         let temp_path = folder.join(format!(".{stem}.jsonl.inprogress"));
         let final_path = folder.join(format!("{stem}.jsonl"));
-        let file = File::create(&temp_path)
+        let failed_path = folder.join(format!("{stem}.failed.jsonl"));
+        let file = crate::private::create_file(&temp_path)
             .map_err(|err| Error::io(format!("cannot create {}", temp_path.display()), err))?;
         Ok(RejectsFile {
             source_file: source_file.to_owned(),
             temp_path,
             final_path,
+            failed_path,
             out: BufWriter::new(file),
             count: 0,
         })
@@ -77,16 +86,23 @@ impl RejectsFile {
         &self.final_path
     }
 
+    /// Where the rejects of a version that failed for them are kept (see [`Self::commit_failed`]).
+    pub fn failed_path(&self) -> &Path {
+        &self.failed_path
+    }
+
     /// Puts the rejects in place of the previous version's. A version without rejects removes
     /// the old file, so the folder only lists lines of what is loaded now.
     pub fn commit(self) -> Result<Option<PathBuf>> {
         let RejectsFile {
             temp_path,
             final_path,
+            failed_path,
             out,
             count,
             ..
         } = self;
+        let _ = std::fs::remove_file(&failed_path);
         let failed = |err| Error::io(format!("cannot write {}", final_path.display()), err);
         let file = out.into_inner().map_err(|err| failed(err.into_error()))?;
         file.sync_all().map_err(failed)?;
@@ -102,6 +118,20 @@ impl RejectsFile {
         }
         std::fs::rename(&temp_path, &final_path).map_err(failed)?;
         Ok(Some(final_path))
+    }
+
+    /// Keeps the rejects of a version that failed because of them beside the loaded version's,
+    /// under [`Self::failed_path`], leaving the loaded version's rejects as they are.
+    pub fn commit_failed(self) -> Result<PathBuf> {
+        let failed = |err| Error::io(format!("cannot write {}", self.failed_path.display()), err);
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|err| failed(err.into_error()))?;
+        file.sync_all().map_err(failed)?;
+        drop(file);
+        std::fs::rename(&self.temp_path, &self.failed_path).map_err(failed)?;
+        Ok(self.failed_path)
     }
 
     pub fn discard(self) {

@@ -18,13 +18,15 @@ pub struct StateFile {
 impl StateFile {
     /// Opens (creating when needed) `{state_dir}/state.sqlite`.
     pub fn open(state_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(state_dir).map_err(|err| {
+        crate::private::create_dir_all(state_dir).map_err(|err| {
             Error::io(
                 format!("cannot create state_dir {}", state_dir.display()),
                 err,
             )
         })?;
         let path = state_dir.join("state.sqlite");
+        crate::private::touch_file(&path)
+            .map_err(|err| Error::io(format!("cannot create {}", path.display()), err))?;
         let connection = Connection::open(&path).map_err(|source| Error::State {
             path: path.clone(),
             source,

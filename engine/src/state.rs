@@ -385,7 +385,7 @@ pub struct PipelineLock {
 impl PipelineLock {
     pub fn acquire(state_dir: &Path, pipeline: &str) -> Result<Self> {
         let path = state_dir.join(format!("{pipeline}.lock"));
-        let file = File::create(&path)
+        let file = crate::private::create_file(&path)
             .map_err(|err| Error::io(format!("cannot create {}", path.display()), err))?;
         match file.try_lock() {
             Ok(()) => Ok(PipelineLock { _file: file }),

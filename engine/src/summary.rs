@@ -127,7 +127,7 @@ impl RunSummary {
             skipped: self.count("skipped") as u64,
             deferred: self.count("deferred") as u64,
             failed: self.count("FAILED") as u64,
-            rows: self.files.iter().map(|file| file.stats.rows).sum(),
+            rows: self.loaded_rows(),
             message: self
                 .failed_files()
                 .map(|file| format!("{}: {}", file.name, file.outcome.note()))
@@ -136,12 +136,49 @@ impl RunSummary {
         }
     }
 
+    /// Rows of the files loaded in this run; rows of a file that failed or was deferred were
+    /// read but are in no sink.
+    pub fn loaded_rows(&self) -> u64 {
+        self.loaded_files().map(|file| file.stats.rows).sum()
+    }
+
+    fn loaded_files(&self) -> impl Iterator<Item = &FileReport> {
+        self.files
+            .iter()
+            .filter(|file| file.outcome == FileOutcome::Loaded)
+    }
+
     fn count(&self, label: &str) -> usize {
         self.files
             .iter()
             .filter(|file| file.outcome.label() == label)
             .count()
     }
+}
+
+/// The most of a file or sink name a table cell shows.
+const MAX_NAME_CHARS: usize = 80;
+/// The most of a note a table cell shows; a failure's whole message follows the table on
+/// stderr. Laying out a table costs more than linear time in its cells' length, so an
+/// unbounded cell (a server's answer, a long path) would keep a finished run busy for minutes.
+const MAX_NOTE_CHARS: usize = 240;
+
+/// `text` as a table cell: control characters shown escaped (a file or a server may hold
+/// terminal escape sequences), cut to `max` characters with `…` where it was cut.
+fn cell(text: &str, max: usize) -> String {
+    let mut shown = String::with_capacity(text.len().min(max * 4));
+    for (count, ch) in text.chars().enumerate() {
+        if count == max {
+            shown.push('…');
+            break;
+        }
+        if ch.is_control() && ch != '\n' {
+            shown.extend(ch.escape_default());
+        } else {
+            shown.push(ch);
+        }
+    }
+    shown
 }
 
 impl fmt::Display for RunSummary {
@@ -156,15 +193,20 @@ impl fmt::Display for RunSummary {
             ]);
         for file in &self.files {
             let stats = &file.stats;
+            let loaded = if file.outcome == FileOutcome::Loaded {
+                stats.rows.to_string()
+            } else {
+                "-".to_owned()
+            };
             files.add_row(vec![
-                file.name.clone(),
+                cell(&file.name, MAX_NAME_CHARS),
                 file.outcome.label().to_owned(),
                 (stats.lines - stats.blank).to_string(),
-                stats.rows.to_string(),
+                loaded,
                 stats.rejected.to_string(),
                 stats.duplicates.to_string(),
                 format!("{:.2}", file.elapsed.as_secs_f64()),
-                file.outcome.note().to_owned(),
+                cell(file.outcome.note(), MAX_NOTE_CHARS),
             ]);
         }
         for column in 2..7 {
@@ -177,7 +219,7 @@ impl fmt::Display for RunSummary {
             .load_style(UTF8_FULL_CONDENSED)
             .set_header(vec!["sink", "rows written"]);
         for (sink, rows) in &self.sink_rows {
-            sinks.add_row(vec![sink.clone(), rows.to_string()]);
+            sinks.add_row(vec![cell(sink, MAX_NAME_CHARS), rows.to_string()]);
         }
 
         writeln!(f, "pipeline {} · {}", self.pipeline, self.dates)?;
@@ -187,11 +229,12 @@ impl fmt::Display for RunSummary {
             writeln!(f, "{files}")?;
         }
         writeln!(f, "{sinks}")?;
-        let rows: u64 = self.files.iter().map(|file| file.stats.rows).sum();
-        let rejected: u64 = self.files.iter().map(|file| file.stats.rejected).sum();
+        let rows = self.loaded_rows();
+        let rejected: u64 = self.loaded_files().map(|file| file.stats.rejected).sum();
         write!(
             f,
-            "{}: {} loaded, {} skipped, {} deferred, {} failed · {rows} rows, {rejected} rejected",
+            "{}: {} loaded, {} skipped, {} deferred, {} failed · {rows} rows loaded, {rejected} \
+             rejected",
             if self.succeeded() { "OK" } else { "FAILED" },
             self.count("loaded"),
             self.count("skipped"),
@@ -204,5 +247,51 @@ impl fmt::Display for RunSummary {
             write!(f, " (see {})", dir.display())?;
         }
         writeln!(f, " · {:.2} s", self.elapsed.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dates::DateSelection;
+
+    fn summary(files: Vec<FileReport>) -> RunSummary {
+        let mut summary = RunSummary::new("p", DateSelection::All, &[]);
+        summary.files = files;
+        summary
+    }
+
+    fn report(name: &str, outcome: FileOutcome, rows: u64) -> FileReport {
+        let mut report = FileReport::new(name.to_owned(), outcome);
+        report.stats.lines = rows;
+        report.stats.rows = rows;
+        report
+    }
+
+    #[test]
+    fn rows_of_failed_and_deferred_files_are_not_counted_as_loaded() {
+        let summary = summary(vec![
+            report("a.dat", FileOutcome::Loaded, 5),
+            report("b.dat", FileOutcome::Failed("broke".into()), 7),
+            report("c.dat", FileOutcome::Deferred("later".into()), 11),
+        ]);
+        assert_eq!(summary.loaded_rows(), 5);
+        assert_eq!(summary.to_record(String::new(), String::new()).rows, 5);
+        let shown = summary.to_string();
+        assert!(shown.contains("· 5 rows loaded"), "{shown}");
+        let failed_line = shown.lines().find(|line| line.contains("b.dat")).unwrap();
+        let cells: Vec<&str> = failed_line.split('┆').map(str::trim).collect();
+        assert_eq!(cells[2..4], ["7", "-"], "{failed_line}");
+    }
+
+    #[test]
+    fn long_cells_are_cut_and_escape_sequences_escaped() {
+        let long_note = format!("\u{1b}[31m{}", "x".repeat(1_000_000));
+        let summary = summary(vec![report("a.dat", FileOutcome::Failed(long_note), 0)]);
+        let shown = summary.to_string();
+        assert!(shown.len() < 10_000, "{} bytes", shown.len());
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+        assert!(shown.contains("\\u{1b}[31m"), "{shown}");
+        assert!(shown.contains('…'), "{shown}");
     }
 }

@@ -287,7 +287,7 @@ fn a_whole_day_with_three_crashes_ends_with_every_sink_equal_to_the_final_files(
         deliver(&workspace, &format!("toss_AUTH_{DAY}.dat"), &day.auth(v));
         deliver(&workspace, &format!("toss_REV_{DAY}.dat"), &day.rev(v));
         if kill_at.contains(&v) {
-            let mut command = Command::new(ENGINE);
+            let mut command = Command::new(&*ENGINE);
             command
                 .args(["run", pipeline.to_str().unwrap()])
                 .current_dir(workspace.dir.path())

@@ -96,7 +96,11 @@ fn samples_load_into_hive_partitions_with_the_documented_types_and_values() {
             .contains("toss2007070400463873636")
     );
     assert!(lines[0]["reason"].as_str().unwrap().contains("status"));
-    assert!(run.stdout.contains("7 rows, 1 rejected"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("7 rows loaded, 1 rejected"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -210,9 +214,10 @@ fn a_file_with_too_many_rejects_fails_the_run_and_leaves_no_output_of_it() {
         workspace.lake_files(),
         vec!["record_kind=AUTH/trxdate=2007-07-07/toss_AUTH_20070707.parquet"]
     );
-    let rejects =
-        std::fs::read_to_string(workspace.path(".engine/rejects/test/toss_AUTH_20070706.jsonl"))
-            .unwrap();
+    let rejects = std::fs::read_to_string(
+        workspace.path(".engine/rejects/test/toss_AUTH_20070706.failed.jsonl"),
+    )
+    .unwrap();
     let reasons: Vec<String> = rejects
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["reason"].to_string())
@@ -287,7 +292,7 @@ fn validate_accepts_the_shipped_pipeline() {
             &format!("state_dir = {:?}", workspace.path("state")),
         );
     let pipeline = workspace.pipeline("daily.toml", &text);
-    let output = Command::new(ENGINE)
+    let output = Command::new(&*ENGINE)
         .args(["validate", pipeline.to_str().unwrap()])
         .current_dir(&root)
         .output()
@@ -512,7 +517,7 @@ fn kill_9_at_any_moment_then_rerun_neither_loses_nor_duplicates() {
     for delay_ms in [0, 30, 120, 250, 400, 700] {
         rows += 10_000;
         std::fs::write(&file, toss_file(rows as u64, "10")).unwrap();
-        let mut child = Command::new(ENGINE)
+        let mut child = Command::new(&*ENGINE)
             .args(["run", pipeline.to_str().unwrap(), "-q"])
             .current_dir(workspace.dir.path())
             .stdout(std::process::Stdio::null())

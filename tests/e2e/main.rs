@@ -7,6 +7,7 @@
 mod day;
 mod foundation;
 mod ftp;
+mod hostile_input;
 mod http;
 mod plugins;
 mod postgres;

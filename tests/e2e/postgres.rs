@@ -445,7 +445,7 @@ fn a_server_lost_mid_load_leaves_the_old_version_and_the_rerun_completes_it() {
     // load is still in its transaction when the server goes.
     let rows = 400_000;
     write_inbox(&workspace, name, &toss_file(rows, "11"));
-    let mut engine = Command::new(ENGINE)
+    let mut engine = Command::new(&*ENGINE)
         .args(["run", pipeline.to_str().unwrap()])
         .current_dir(workspace.dir.path())
         .env("DATABASE_URL", &url)

@@ -45,7 +45,7 @@ struct Watcher {
 
 impl Watcher {
     fn start(workspace: &Workspace, pipeline: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(ENGINE);
+        let mut command = Command::new(&*ENGINE);
         command
             .arg("watch")
             .arg(pipeline)

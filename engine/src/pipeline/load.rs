@@ -2,7 +2,7 @@
 //!
 //! The order of commits is the whole of the re-load guarantee. Sinks write under temporary
 //! names (or in open transactions) while the unit streams; the load then checks that the source
-//! did not change while it was read, commits the rejects and every sink, and only then records
+//! did not change while it was read, commits every sink, then the rejects, and only then records
 //! the version in the state store. A crash anywhere before that record makes the next run load
 //! the unit again, which replaces what a sink may already hold; a crash after it finds the unit
 //! loaded. Either way each record ends up once in every sink.
@@ -96,7 +96,7 @@ impl LoadContext<'_> {
             Ok(report) => report,
             Err((err, stats)) => {
                 let mut report =
-                    FileReport::new(unit.name.clone(), FileOutcome::Failed(err.to_string()));
+                    FileReport::new(unit.name.clone(), FileOutcome::Failed(err.with_causes()));
                 report.stats = stats;
                 report.retryable = err.is_retryable();
                 report.fatal = err.is_fatal();
@@ -213,9 +213,12 @@ impl LoadContext<'_> {
             }
             (Err(failed), sink_error) => {
                 writers.abort().await;
-                // Too many rejects: keep them, so the user can see what is wrong with the file.
-                if let Some(rejects) = failed.rejects {
-                    let _ = rejects.commit();
+                // Too many rejects: keep them apart from the loaded version's, so the user can
+                // see what is wrong with the file.
+                if let Some(rejects) = failed.rejects
+                    && let Err(err) = rejects.commit_failed()
+                {
+                    tracing::warn!("{err}");
                 }
                 // A sink error makes the parser stop early; report the sink's error then.
                 let error = sink_error.unwrap_or(failed.error);
@@ -244,7 +247,6 @@ impl LoadContext<'_> {
 
         let stats = parsed.stats;
         let fail = |err| (err, stats.clone());
-        parsed.rejects.commit().map_err(fail)?;
         let committed = CommittedVersion {
             content_hash: parsed.content_hash.clone(),
             rows: stats.rows,
@@ -273,6 +275,9 @@ impl LoadContext<'_> {
                 }
             }
         }
+        // The rejects describe the version the sinks now hold: they are replaced only once every
+        // sink took it, and before the state records it (a crash in between reloads the unit).
+        parsed.rejects.commit().map_err(fail)?;
         let mut version = unit.version.clone();
         version.content_hash = Some(parsed.content_hash);
         self.store

@@ -95,7 +95,7 @@ impl Pipeline {
     ) -> Result<RunSummary> {
         let started = Instant::now();
         let started_at = korea_now();
-        std::fs::create_dir_all(&self.state_dir).map_err(|err| {
+        crate::private::create_dir_all(&self.state_dir).map_err(|err| {
             Error::io(
                 format!("cannot create state_dir {}", self.state_dir.display()),
                 err,
@@ -131,7 +131,7 @@ impl Pipeline {
                 Ok(previous) => to_fetch.push((unit, previous)),
                 Err(err) => summary.files.push(FileReport::new(
                     unit.name.clone(),
-                    FileOutcome::Failed(err.to_string()),
+                    FileOutcome::Failed(err.with_causes()),
                 )),
             }
         }
@@ -171,7 +171,7 @@ impl Pipeline {
                 }
                 Err(err) => {
                     let mut report =
-                        FileReport::new(unit.name.clone(), FileOutcome::Failed(err.to_string()));
+                        FileReport::new(unit.name.clone(), FileOutcome::Failed(err.with_causes()));
                     report.retryable = err.is_retryable();
                     report.fatal = err.is_fatal();
                     report

@@ -85,7 +85,7 @@ impl ParseJob {
                                      the file, or raise max_rejects in [parser] if they are \
                                      expected",
                                     first_reject.as_deref().unwrap_or("?"),
-                                    rejects.final_path().display()
+                                    rejects.failed_path().display()
                                 ),
                             };
                             return failed(error, Some(rejects), &reader);
@@ -101,6 +101,27 @@ impl ParseJob {
                     }
                 }
             }
+        }
+        let stats = reader.stats();
+        if stats.rejected > stats.rows {
+            let error = Error::Input {
+                file: origin.clone(),
+                message: format!(
+                    "{} of its {} lines were rejected and only {} became rows (first: {}); a \
+                     file that is mostly rejected is damaged or not in this format, so nothing of \
+                     it was loaded. The rejected lines are in {}",
+                    stats.rejected,
+                    stats.lines - stats.blank,
+                    stats.rows,
+                    first_reject.as_deref().unwrap_or("?"),
+                    rejects.failed_path().display()
+                ),
+            };
+            return Err(Box::new(ParseFailure {
+                error,
+                stats: stats.clone(),
+                rejects: Some(rejects),
+            }));
         }
         Ok(Parsed {
             stats: reader.stats().clone(),

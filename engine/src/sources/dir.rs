@@ -5,6 +5,11 @@
 //! listed. A file modified within the last `settle_secs` is looked at twice, `settle_secs`
 //! apart, and deferred to a later run if it changed in between; after reading, the file is
 //! checked once more, and a load of a file that changed meanwhile is discarded.
+//!
+//! The inbox is a folder other people and programs write to, so what its names point at is not
+//! trusted: a symbolic link is followed only when it leads to a file inside the inbox. A link
+//! named like a Toss file that leads elsewhere (`/etc/shadow`) would otherwise have its lines
+//! copied into the rejects file; it is skipped with a warning instead.
 
 use super::{
     AfterRead, BuildSource, Deferred, Fetched, FileFilter, Listing, Source, TossFileName,
@@ -103,6 +108,16 @@ impl DirSource {
             if !self.filter.accepts(&parsed, dates) || !is_regular_file(&entry.path()) {
                 continue;
             }
+            if let Err(outside) = self.inside_inbox(&name) {
+                tracing::warn!(
+                    file = %name,
+                    "skipped: it is a symbolic link to {outside}, outside the inbox {}; the engine \
+                     reads only files inside the inbox, so copy the file in (or point `path` in \
+                     [source] at the folder that holds it)",
+                    self.folder.display()
+                );
+                continue;
+            }
             let version = self.version_of(&name)?;
             files.push((parsed, name, version));
         }
@@ -113,6 +128,24 @@ impl DirSource {
             .into_iter()
             .map(|(parsed, name, version)| toss_file_unit(&parsed, name, version))
             .collect())
+    }
+
+    /// The real path of the inbox's file `name`, or where it leads when that is outside the
+    /// inbox (a symbolic link out of it).
+    fn inside_inbox(&self, name: &str) -> std::result::Result<PathBuf, String> {
+        let path = self.folder.join(name);
+        let (Ok(inbox), Ok(real)) = (
+            std::fs::canonicalize(&self.folder),
+            std::fs::canonicalize(&path),
+        ) else {
+            // Gone or unreadable: opening it reports why.
+            return Ok(path);
+        };
+        if real.starts_with(&inbox) {
+            Ok(real)
+        } else {
+            Err(real.display().to_string())
+        }
     }
 
     fn recently_modified(&self, file: &LoadUnit) -> bool {
@@ -158,8 +191,16 @@ impl Source for DirSource {
     }
 
     async fn fetch(&self, file: &LoadUnit) -> Result<Fetched> {
-        let path = self.folder.join(&file.name);
-        let handle = std::fs::File::open(&path)
+        let path = self.inside_inbox(&file.name).map_err(|outside| Error::Source {
+            source_name: self.describe(),
+            message: format!(
+                "{} became a symbolic link to {outside}, outside the inbox, after it was listed; \
+                 it is not read",
+                file.name
+            ),
+            cause: None,
+        })?;
+        let handle = open_no_follow(&path)
             .map_err(|err| self.failed(format!("cannot open {}", file.name), err))?;
         Ok(Fetched::local(Box::new(handle)))
     }
@@ -181,6 +222,16 @@ impl Source for DirSource {
     fn describe(&self) -> String {
         format!("dir {}", self.folder.display())
     }
+}
+
+/// Opens `path`, refusing a symbolic link in its last component: the path was resolved just
+/// before, and a link put there since is not followed.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    options.open(path)
 }
 
 fn is_regular_file(path: &Path) -> bool {

@@ -16,7 +16,11 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub const ENGINE: &str = env!("CARGO_BIN_EXE_engine");
+/// The engine binary under test: this build's, or the one `ENGINE_E2E_BIN` names (to show that a
+/// new test fails on an older engine).
+pub static ENGINE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    std::env::var("ENGINE_E2E_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_engine").to_owned())
+});
 
 /// A sample file shipped in `pipelines/inbox/`.
 pub fn sample(name: &str) -> PathBuf {
@@ -119,7 +123,7 @@ type = "toss"
     }
 
     pub fn engine_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut command = Command::new(ENGINE);
+        let mut command = Command::new(&*ENGINE);
         command.args(args).current_dir(self.dir.path());
         for (key, value) in env {
             command.env(key, value);

@@ -21,6 +21,7 @@ use memchr::{memchr, memchr_iter, memrchr};
 
 use super::columns::FileColumns;
 use super::dedup::{KeySet, Seen};
+use super::line_ends::LineEnds;
 use super::segment::{self, ParsedSegment, Segment, Settled};
 use super::text::{TextEncoding, decode_lossy};
 use super::workers::Workers;
@@ -56,8 +57,9 @@ const PREFETCH_ROWS: usize = 8;
 /// [`finish`](Self::finish) waits for all of them.
 ///
 /// # Lines
-/// Lines end at `\n`; a `\r` before it is dropped. A last line without a line end is a line
-/// too. Blank and whitespace-only lines are skipped (counted in [`ParseStats::blank`]). A UTF-8
+/// Lines end at `\n`, and a `\r` before it is dropped; but when the file's first line end is a
+/// `\r` not followed by `\n`, every `\r` ends a line instead (see `line_ends.rs`). A last line
+/// without a line end is a line too. Blank and whitespace-only lines are skipped (counted in [`ParseStats::blank`]). A UTF-8
 /// byte-order mark at the very start is dropped, and with [`Encoding::Auto`] makes the file
 /// UTF-8. Line numbers are physical: 1-based, blank lines included.
 ///
@@ -76,6 +78,8 @@ pub struct TossDecoder {
     file: Arc<FileColumns>,
     /// The delimiter and encoding as settled by the lines cut so far.
     settled: Settled,
+    /// Whether lines end at `\n` or at a lone `\r`, once the first line end has shown it.
+    line_ends: LineEnds,
     /// The segment being gathered.
     cut: Cut,
     /// The number of the first line of `cut`.
@@ -146,6 +150,7 @@ impl TossDecoder {
                 options.delimiter.byte(),
                 TextEncoding::told(options.encoding),
             ),
+            line_ends: LineEnds::default(),
             cut: Cut::default(),
             next_line: 1,
             spare: Vec::new(),
@@ -181,7 +186,14 @@ impl TossDecoder {
     /// If called after [`finish`](Self::finish): the bytes would belong to no line.
     pub fn decode(&mut self, chunk: &[u8]) {
         assert!(!self.finished, "TossDecoder::decode called after finish");
-        let mut rest = chunk;
+        let lines = self.line_ends.convert(chunk, false);
+        self.cut_lines(&lines);
+        self.check_parsed(false);
+    }
+
+    /// Gathers `bytes`, whose lines end at `\n`, into segments and submits each full one.
+    fn cut_lines(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
         while !rest.is_empty() {
             let wanted = self.batch_rows - self.cut.lines;
             match nth_line_end(rest, wanted) {
@@ -198,7 +210,6 @@ impl TossDecoder {
                 }
             }
         }
-        self.check_parsed(false);
     }
 
     /// Marks the end of the input: the last line, if it had no line end, is a line too, and
@@ -208,6 +219,8 @@ impl TossDecoder {
             return;
         }
         self.finished = true;
+        let lines = self.line_ends.convert(&[], true);
+        self.cut_lines(&lines);
         if !self.cut.bytes.is_empty() {
             let unterminated = self.cut.bytes.len() > self.cut.open_line;
             self.submit_cut(unterminated);

@@ -20,6 +20,7 @@ mod columns;
 mod decoder;
 mod dedup;
 pub(crate) mod fields;
+mod line_ends;
 mod segment;
 mod text;
 mod workers;

@@ -221,7 +221,8 @@ impl LineParser<'_> {
         if too_long {
             let reason = format!(
                 "line is longer than {MAX_LINE_BYTES} bytes (a Toss record is a few hundred): \
-                 this does not look like a Toss file, or its line ends are missing"
+                 this does not look like a Toss file, or its line ends are missing; the text \
+                 shown is the line's first {MAX_LINE_BYTES} bytes"
             );
             return self.reject(line_no, line, reason);
         }
@@ -256,6 +257,9 @@ impl LineParser<'_> {
     ) -> Result<(u128, u64), String> {
         // A line that is not blank comes after the delimiter was settled.
         let delimiter = self.settled.delimiter.unwrap_or(b';');
+        if let Some(at) = first_control_byte(line) {
+            return Err(control_reason(line, at, delimiter));
+        }
         let encoding = self.settled.encoding_at(line_no);
         let ranges = split_fields(line, delimiter)
             .map_err(|found| field_count_reason(line, delimiter, found, unterminated))?;
@@ -331,6 +335,43 @@ fn field_count_reason(line: &[u8], delimiter: u8, found: usize, unterminated: bo
         ));
     }
     reason
+}
+
+/// Where `line` holds a control character (a byte below 0x20 other than tab): no Toss field
+/// holds one, and some (NUL) no database text column accepts, so a line with one is rejected
+/// here rather than loaded into one sink and refused by another on every rerun. The bytes of
+/// both encodings read (UTF-8, EUC-KR) are below 0x20 only when they are those characters.
+fn first_control_byte(line: &[u8]) -> Option<usize> {
+    // The branch-free pass vectorises; the search runs only on the rare line that has one.
+    let any = line.iter().fold(false, |found, &byte| {
+        found | ((byte < 0x20) & (byte != b'\t'))
+    });
+    any.then(|| line.iter().position(|&byte| byte < 0x20 && byte != b'\t'))
+        .flatten()
+}
+
+fn control_reason(line: &[u8], at: usize, delimiter: u8) -> String {
+    let byte = line[at];
+    let name = match byte {
+        0x00 => " (NUL)",
+        0x07 => " (BEL)",
+        0x08 => " (backspace)",
+        0x0A => " (line feed)",
+        0x0D => " (carriage return)",
+        0x1B => " (ESC)",
+        _ => "",
+    };
+    let field = memchr_iter(delimiter, &line[..at]).count();
+    let field_name = FIELD_NAMES
+        .get(field)
+        .copied()
+        .unwrap_or("beyond the last field");
+    format!(
+        "control character U+{byte:04X}{name} in field {} ({field_name}) at byte {}: no Toss \
+         field holds one, so the file is damaged or not a Toss file",
+        field + 1,
+        at + 1
+    )
 }
 
 fn invalid_text_reason(invalid: InvalidText, origin: EncodingOrigin) -> String {

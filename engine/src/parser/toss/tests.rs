@@ -257,6 +257,56 @@ fn crlf_line_ends_are_stripped() {
 }
 
 #[test]
+fn carriage_returns_alone_end_lines_when_they_end_the_first_line() {
+    let lf = auth_lines(&(1..=2_000).collect::<Vec<_>>());
+    let cr = lf.replace('\n', "\r");
+    let expected = run(lf.as_bytes(), RecordKind::Auth);
+    assert_eq!(expected.rows(), 2_000);
+    for chunk in [1, 7, 4096, cr.len()] {
+        let out = run_chunked(cr.as_bytes(), RecordKind::Auth, options(), chunk);
+        assert_eq!(out.batches, expected.batches, "chunk {chunk}");
+        assert!(out.rejects.is_empty(), "chunk {chunk}: {:?}", out.rejects);
+        assert_eq!(out.stats.lines, 2_000);
+    }
+    // Without a line end after the last record.
+    let out = run(cr.trim_end_matches('\r').as_bytes(), RecordKind::Auth);
+    assert_eq!(out.batches, expected.batches);
+}
+
+#[test]
+fn control_characters_inside_fields_reject_their_line_with_the_field() {
+    let good = auth_line(1);
+    let mut input = String::new();
+    for (n, control) in [(2, '\0'), (3, '\u{1b}'), (4, '\u{7}'), (5, '\r')] {
+        let line = auth_line(n).replacen(&format!("buyer{n}"), &format!("buy{control}er{n}"), 1);
+        input.push_str(&line);
+        input.push('\n');
+    }
+    input.push_str(&good);
+    input.push('\n');
+    let out = run(input.as_bytes(), RecordKind::Auth);
+    assert_eq!(out.rows(), 1);
+    assert_eq!(out.reject_lines(), [1, 2, 3, 4]);
+    for (reject, code) in out.rejects.iter().zip([
+        "U+0000 (NUL)",
+        "U+001B (ESC)",
+        "U+0007 (BEL)",
+        "U+000D (carriage return)",
+    ]) {
+        assert!(
+            reject
+                .reason
+                .starts_with(&format!("control character {code} in field 7 (buyerid)")),
+            "{}",
+            reject.reason
+        );
+    }
+    // The raw text keeps the character, for the rejects file to show it (escaped, as JSON does).
+    assert!(out.rejects[0].raw.contains('\0'));
+    assert_accounted(&out);
+}
+
+#[test]
 fn final_line_with_or_without_newline_is_a_row() {
     let with = auth_lines(&[1, 2]);
     let without = with.trim_end_matches('\n');
