@@ -86,7 +86,26 @@ impl StateStore {
                  );",
             )
             .map_err(|err| store.failed(err))?;
+        store.add_column_if_missing("sink_files", "location", "TEXT")?;
         Ok(store)
+    }
+
+    /// Adds a column a newer engine keeps to a table an older engine created.
+    fn add_column_if_missing(&self, table: &str, column: &str, kind: &str) -> Result<()> {
+        let present: bool = self
+            .connection
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+                params![table, column],
+                |row| row.get(0),
+            )
+            .map_err(|err| self.failed(err))?;
+        if !present {
+            self.connection
+                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                .map_err(|err| self.failed(err))?;
+        }
+        Ok(())
     }
 
     fn failed(&self, source: rusqlite::Error) -> Error {
@@ -160,6 +179,8 @@ pub struct SinkFile {
     pub content_hash: String,
     pub rows: u64,
     pub committed_at: String,
+    /// Where the sink put it, when it said (a Parquet file's path in the lake).
+    pub location: Option<String>,
 }
 
 /// A running `engine watch`, as it announced itself.
@@ -259,23 +280,25 @@ impl StateStore {
         source_file: &str,
         content_hash: &str,
         rows: u64,
+        location: Option<&str>,
         committed_at: &str,
     ) -> Result<()> {
         self.connection
             .execute(
                 "INSERT INTO sink_files (pipeline, sink, source_file, content_hash, rows,
-                                         committed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                                         committed_at, location)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (pipeline, sink, source_file) DO UPDATE SET
                      content_hash = excluded.content_hash, rows = excluded.rows,
-                     committed_at = excluded.committed_at",
+                     committed_at = excluded.committed_at, location = excluded.location",
                 params![
                     pipeline,
                     sink,
                     source_file,
                     content_hash,
                     rows as i64,
-                    committed_at
+                    committed_at,
+                    location
                 ],
             )
             .map_err(|err| self.failed(err))?;
@@ -287,8 +310,8 @@ impl StateStore {
         let mut statement = self
             .connection
             .prepare(
-                "SELECT sink, source_file, content_hash, rows, committed_at FROM sink_files
-                  WHERE pipeline = ?1 ORDER BY source_file, sink",
+                "SELECT sink, source_file, content_hash, rows, committed_at, location
+                   FROM sink_files WHERE pipeline = ?1 ORDER BY source_file, sink",
             )
             .map_err(|err| self.failed(err))?;
         let files = statement
@@ -299,6 +322,7 @@ impl StateStore {
                     content_hash: row.get(2)?,
                     rows: row.get::<_, i64>(3)? as u64,
                     committed_at: row.get(4)?,
+                    location: row.get(5)?,
                 })
             })
             .map_err(|err| self.failed(err))?

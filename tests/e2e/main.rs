@@ -11,6 +11,7 @@ mod hostile_input;
 mod http;
 mod plugins;
 mod postgres;
+mod reload;
 mod support;
 mod watch;
 mod webhook;

@@ -175,6 +175,46 @@ fn reloading_the_same_file_rewrites_no_row() {
 }
 
 #[test]
+fn status_verify_counts_the_table_rows_and_run_force_puts_them_back() {
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    let workspace = Workspace::new();
+    write_inbox(&workspace, "toss_AUTH_20070706.dat", &toss_file(4, "10"));
+    let pipeline = pipeline(&workspace, "", "");
+    assert_eq!(run(&workspace, &pipeline, &url).code, 0);
+    let path = pipeline.to_str().unwrap();
+    let env = [("DATABASE_URL", url.as_str())];
+    let verified = workspace.engine_with_env(&["status", path, "--verify"], &env);
+    assert_eq!(verified.code, 0, "{}", verified.all_output());
+
+    server.execute(
+        DB,
+        "DELETE FROM toss_transactions WHERE transaction LIKE '%2'",
+    );
+    let verified = workspace.engine_with_env(&["status", path, "--verify"], &env);
+    assert_eq!(verified.code, 1, "{}", verified.all_output());
+    assert!(
+        verified.stdout.contains("holds 3 of the 4 rows committed"),
+        "{}",
+        verified.stdout
+    );
+    assert!(
+        !verified.all_output().contains(PASSWORD),
+        "{}",
+        verified.all_output()
+    );
+
+    let forced = workspace.engine_with_env(&["run", path, "--force"], &env);
+    assert_eq!(forced.code, 0, "{}", forced.all_output());
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM toss_transactions"),
+        Some("4".into())
+    );
+    let verified = workspace.engine_with_env(&["status", path, "--verify"], &env);
+    assert_eq!(verified.code, 0, "{}", verified.all_output());
+}
+
+#[test]
 fn a_longer_version_adds_new_records_and_updates_a_changed_cancel_in_place() {
     let server = PgServer::start();
     let url = server.create_database(DB);

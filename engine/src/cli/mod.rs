@@ -35,6 +35,8 @@ pub(crate) enum Command {
         pipeline: PathBuf,
         #[command(flatten)]
         dates: DateArgs,
+        #[command(flatten)]
+        reload: ReloadArgs,
     },
     /// Keeps running, loading each new version of today's (and yesterday's) files on Toss's
     /// schedule; stops cleanly on SIGINT / SIGTERM.
@@ -52,6 +54,10 @@ pub(crate) enum Command {
         /// Print JSON, for machines.
         #[arg(long)]
         json: bool,
+        /// Also check that every sink still holds what it committed (Parquet files present
+        /// with their rows, table rows present); exits 1 if one does not.
+        #[arg(long)]
+        verify: bool,
     },
     /// Reads one Toss file and shows its rows, encoding, delimiter and rejected lines.
     Inspect(InspectArgs),
@@ -89,6 +95,18 @@ pub(crate) struct DateArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct ReloadArgs {
+    /// Load the selected files again even if this version was loaded before (after their data
+    /// was deleted from a sink by hand, say); each sink replaces what it holds of them.
+    #[arg(long)]
+    force: bool,
+    /// Only this file (repeat for more), by name, e.g. toss_AUTH_20261201.dat; without --date
+    /// or --from/--to, a Toss file name also selects its business date.
+    #[arg(long = "file", value_name = "NAME")]
+    files: Vec<String>,
+}
+
+#[derive(Args)]
 pub(crate) struct InspectArgs {
     file: PathBuf,
     /// auto | utf-8 | euc-kr
@@ -120,13 +138,21 @@ impl Command {
     /// Runs the command.
     pub(crate) fn run(self) -> Result<ExitCode> {
         match self {
-            Command::Run { pipeline, dates } => run::run(&pipeline, &dates),
+            Command::Run {
+                pipeline,
+                dates,
+                reload,
+            } => run::run(&pipeline, &dates, &reload),
             Command::Watch {
                 pipeline,
                 metrics_addr,
             } => watch::watch(&pipeline, metrics_addr),
             Command::Validate { pipeline } => validate::validate(&pipeline),
-            Command::Status { pipeline, json } => status::status(&pipeline, json),
+            Command::Status {
+                pipeline,
+                json,
+                verify,
+            } => status::status(&pipeline, json, verify),
             Command::Inspect(args) => inspect::inspect(&args),
             Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
                 engine::scaffold::new_plugin(&name, &dir, sdk.as_deref()).map(|folder| {

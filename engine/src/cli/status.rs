@@ -2,10 +2,20 @@
 
 use engine::Result;
 use engine::config::PipelineConfig;
+use engine::sinks::Holding;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn status(path: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn status(path: &Path, json: bool, verify: bool) -> Result<ExitCode> {
+    // Checking the sinks means talking to them, with their credentials: the full load, which
+    // needs the secrets' variables set; plain status reads the state alone and needs none.
+    let verified = if verify {
+        let config = PipelineConfig::load(path)?;
+        let pipeline = engine::pipeline::Pipeline::build(&config)?;
+        Some(super::runtime()?.block_on(pipeline.verify_sinks())?)
+    } else {
+        None
+    };
     let config = PipelineConfig::load_for_status(path)?;
     let name = config.pipeline.name.to_string();
     let state_dir = config.pipeline.state_dir.to_path();
@@ -23,15 +33,45 @@ pub(crate) fn status(path: &Path, json: bool) -> Result<ExitCode> {
     };
     let watcher = watcher.filter(|watcher| process_alive(watcher.pid));
     // Per file and sink: whether the sink holds the version the state store says is loaded.
+    let lost = |file: &engine::state::LoadedFile, sink: &str| -> Option<&str> {
+        verified
+            .as_ref()?
+            .iter()
+            .find_map(|found| match &found.holding {
+                Holding::Lost(why) if found.unit == file.source_file && found.sink == sink => {
+                    Some(why.as_str())
+                }
+                _ => None,
+            })
+    };
     let holds = |file: &engine::state::LoadedFile, sink: &str| -> &'static str {
         let committed = sink_files
             .iter()
             .find(|held| held.sink == sink && held.source_file == file.source_file);
         match (committed, &file.content_hash) {
-            (Some(held), Some(hash)) if &held.content_hash == hash => "yes",
+            (Some(held), Some(hash)) if &held.content_hash == hash => {
+                if lost(file, sink).is_some() {
+                    "LOST"
+                } else {
+                    "yes"
+                }
+            }
             (Some(_), _) => "older version",
             (None, _) => "no",
         }
+    };
+    let losses: Vec<(&str, &str, &str)> = files
+        .iter()
+        .flat_map(|file| {
+            sink_names.iter().filter_map(move |sink| {
+                lost(file, sink).map(|why| (file.source_file.as_str(), sink.as_str(), why))
+            })
+        })
+        .collect();
+    let verdict = if losses.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     };
     if json {
         let files_json: Vec<serde_json::Value> = files
@@ -43,6 +83,14 @@ pub(crate) fn status(path: &Path, json: bool) -> Result<ExitCode> {
                     .collect();
                 let mut value = serde_json::to_value(file).unwrap_or_default();
                 value["sinks"] = serde_json::Value::Object(sinks);
+                if verified.is_some() {
+                    let lost: serde_json::Map<String, serde_json::Value> = losses
+                        .iter()
+                        .filter(|(unit, ..)| *unit == file.source_file)
+                        .map(|(_, sink, why)| ((*sink).to_owned(), serde_json::json!(why)))
+                        .collect();
+                    value["lost"] = serde_json::Value::Object(lost);
+                }
                 value
             })
             .collect();
@@ -56,7 +104,7 @@ pub(crate) fn status(path: &Path, json: bool) -> Result<ExitCode> {
             "files": files_json,
         });
         println!("{document:#}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(verdict);
     }
     println!("pipeline {name} · state in {}", state_dir.display());
     match &watcher {
@@ -110,7 +158,17 @@ pub(crate) fn status(path: &Path, json: bool) -> Result<ExitCode> {
         table.add_row(row);
     }
     println!("{table}");
-    Ok(ExitCode::SUCCESS)
+    if verified.is_some() && losses.is_empty() {
+        println!("verified: every sink holds what it committed");
+    }
+    for (unit, sink, why) in &losses {
+        println!("LOST in {sink}: {why}");
+        println!(
+            "  reload it with: engine run {} --force --file {unit}",
+            path.display()
+        );
+    }
+    Ok(verdict)
 }
 
 /// Whether a process of this id still runs (a watcher killed with SIGKILL leaves its row).

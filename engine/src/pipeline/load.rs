@@ -255,6 +255,7 @@ impl LoadContext<'_> {
         let mut pending = writers.0.into_iter();
         let mut sinks = self.sinks.iter();
         while let (Some(writer), Some(sink)) = (pending.next(), sinks.next()) {
+            let location = writer.location();
             match writer.commit(&committed).await {
                 Ok(rows) => {
                     written.push(rows);
@@ -265,6 +266,7 @@ impl LoadContext<'_> {
                             &unit.name,
                             &committed.content_hash,
                             rows,
+                            location.as_deref(),
                             &super::korea_now(),
                         )
                         .map_err(fail)?;

@@ -15,7 +15,7 @@ use crate::dates::DateSelection;
 use crate::error::{Error, Result};
 use crate::parser::ParserConfig;
 use crate::rejects::RejectsFile;
-use crate::sinks::{Sink, SinkContext};
+use crate::sinks::{Held, Holding, Sink, SinkContext};
 use crate::sources::Source;
 use crate::state::{LoadedVersion, PipelineLock, StateStore};
 use crate::summary::{FileOutcome, FileReport, RunSummary};
@@ -23,6 +23,7 @@ use crate::transforms::{Transform, TransformContext};
 use crate::unit::LoadUnit;
 use futures::StreamExt;
 use load::LoadContext;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,6 +94,16 @@ impl Pipeline {
         dates: DateSelection,
         stop: &CancellationToken,
     ) -> Result<RunSummary> {
+        self.run_with(dates, &RunOptions::default(), stop).await
+    }
+
+    /// [`run`](Self::run), limited to some units or loading them again (see [`RunOptions`]).
+    pub async fn run_with(
+        &mut self,
+        dates: DateSelection,
+        options: &RunOptions,
+        stop: &CancellationToken,
+    ) -> Result<RunSummary> {
         let started = Instant::now();
         let started_at = korea_now();
         crate::private::create_dir_all(&self.state_dir).map_err(|err| {
@@ -103,7 +114,13 @@ impl Pipeline {
         })?;
         let _lock = PipelineLock::acquire(&self.state_dir, &self.name)?;
         let store = StateStore::open(&self.state_dir)?;
-        let listing = self.source.list(&dates).await?;
+        let mut listing = self.source.list(&dates).await?;
+        if let Some(only) = &options.only {
+            listing.units.retain(|unit| only.contains(&unit.name));
+            listing
+                .deferred
+                .retain(|deferred| only.contains(&deferred.name));
+        }
         tracing::info!(
             pipeline = %self.name,
             source = %self.source.describe(),
@@ -112,6 +129,25 @@ impl Pipeline {
             "listed"
         );
         let mut summary = RunSummary::new(&self.name, dates, &self.sinks);
+        if let Some(only) = &options.only {
+            let listed = |name: &String| {
+                listing.units.iter().any(|unit| &unit.name == name)
+                    || listing
+                        .deferred
+                        .iter()
+                        .any(|deferred| &deferred.name == name)
+            };
+            for missing in only.iter().filter(|name| !listed(name)) {
+                summary.files.push(FileReport::new(
+                    missing.clone(),
+                    FileOutcome::Failed(format!(
+                        "{} lists no such file for {}; check the name (and --date)",
+                        self.source.describe(),
+                        summary.dates
+                    )),
+                ));
+            }
+        }
         for deferred in listing.deferred {
             summary.files.push(FileReport::new(
                 deferred.name,
@@ -123,7 +159,7 @@ impl Pipeline {
         let mut to_fetch = Vec::new();
         for unit in listing.units {
             match store.loaded(&self.name, &unit.name) {
-                Ok(Some(previous)) if self.is_unchanged(&previous, &unit) => {
+                Ok(Some(previous)) if !options.force && self.is_unchanged(&previous, &unit) => {
                     let report = FileReport::new(unit.name.clone(), skipped(&previous));
                     log_report(&report);
                     summary.files.push(report);
@@ -178,7 +214,8 @@ impl Pipeline {
                 }
                 Ok(fetched) => match &previous {
                     Some(previous)
-                        if fetched.content_hash.is_some()
+                        if !options.force
+                            && fetched.content_hash.is_some()
                             && fetched.content_hash == previous.version.content_hash =>
                     {
                         FileReport::new(unit.name.clone(), skipped(previous))
@@ -202,6 +239,39 @@ impl Pipeline {
         Ok(summary)
     }
 
+    /// Whether every sink still holds what the state store says it committed, unit by unit
+    /// (`engine status --verify`).
+    pub async fn verify_sinks(&self) -> Result<Vec<Verification>> {
+        let store = StateStore::open(&self.state_dir)?;
+        let loaded = store.loaded_files(&self.name)?;
+        let committed = store.sink_files(&self.name)?;
+        let mut found = Vec::new();
+        for file in &loaded {
+            for sink in &self.sinks {
+                let Some(held) = committed.iter().find(|held| {
+                    held.sink == sink.name()
+                        && held.source_file == file.source_file
+                        && Some(&held.content_hash) == file.content_hash.as_ref()
+                }) else {
+                    continue;
+                };
+                let holding = sink
+                    .verify(&Held {
+                        unit: held.source_file.clone(),
+                        rows: held.rows,
+                        location: held.location.clone(),
+                    })
+                    .await?;
+                found.push(Verification {
+                    unit: file.source_file.clone(),
+                    sink: sink.name().to_owned(),
+                    holding,
+                });
+            }
+        }
+        Ok(found)
+    }
+
     /// Whether a unit needs no fetch at all: the listing shows the version loaded before, or
     /// the source says what was loaded then is final.
     fn is_unchanged(&self, previous: &LoadedVersion, unit: &LoadUnit) -> bool {
@@ -211,6 +281,24 @@ impl Pipeline {
         chrono::DateTime::parse_from_rfc3339(&previous.loaded_at)
             .is_ok_and(|loaded_at| self.source.is_final(unit, loaded_at))
     }
+}
+
+/// Which units a run takes, beyond the dates.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Load the units again even where the state store says this version is loaded (or the
+    /// source says it is final): for sinks whose data was deleted or damaged by hand.
+    pub force: bool,
+    /// Only these units (by name); a name the source does not list fails the run.
+    pub only: Option<BTreeSet<String>>,
+}
+
+/// What [`Pipeline::verify_sinks`] found for one unit in one sink.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub unit: String,
+    pub sink: String,
+    pub holding: Holding,
 }
 
 /// Now, as RFC 3339 in Korea time: how the state store writes times.

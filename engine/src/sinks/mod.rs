@@ -32,6 +32,33 @@ pub trait Sink: Send + Sync {
 
     /// Starts receiving the records of one source file, of the given schema.
     async fn begin(&self, unit: &LoadUnit, schema: SchemaRef) -> Result<Box<dyn SinkWriter>>;
+
+    /// Whether the sink still holds what it committed of a unit (`engine status --verify`):
+    /// files deleted or tables emptied by hand are found here, not by `run`, which trusts the
+    /// state store. A sink that cannot tell (a webhook's receiver) says so.
+    async fn verify(&self, _held: &Held) -> Result<Holding> {
+        Ok(Holding::Unchecked)
+    }
+}
+
+/// What the state store says a sink committed of one unit.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub unit: String,
+    pub rows: u64,
+    /// Where the sink put it, as its writer said at commit ([`SinkWriter::location`]).
+    pub location: Option<String>,
+}
+
+/// What [`Sink::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holding {
+    /// The unit's records are there, as many as committed.
+    Holds,
+    /// Not there, or not as committed; says what was found.
+    Lost(String),
+    /// The sink cannot look.
+    Unchecked,
 }
 
 /// Receives one source file's records; see the module docs for the contract.
@@ -45,6 +72,12 @@ pub trait SinkWriter: Send {
 
     /// Discards whatever was written since `begin`.
     async fn abort(self: Box<Self>);
+
+    /// Where the unit's records go, for [`Sink::verify`] to look later (a file's path in the
+    /// lake); `None` when the sink finds them without one.
+    fn location(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What is known of a source file once it has been read whole: what a sink may keep to tell

@@ -11,8 +11,9 @@ mod encoder;
 mod layout;
 mod put;
 mod tuning;
+mod verify;
 
-use super::{BuildSink, CommittedVersion, LoadUnit, Sink, SinkContext, SinkWriter};
+use super::{BuildSink, CommittedVersion, Held, Holding, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::env::EnvString;
 use crate::error::{Error, Result};
 use arrow::array::RecordBatch;
@@ -81,6 +82,27 @@ impl Sink for ParquetSink {
         &self.name
     }
 
+    async fn verify(&self, held: &Held) -> Result<Holding> {
+        let Some(path) = &held.location else {
+            return Ok(Holding::Unchecked);
+        };
+        let described = self.destination.describe(path);
+        let destination = Arc::clone(&self.destination);
+        let path = path.clone();
+        let footer = tokio::task::spawn_blocking(move || verify::footer_rows(&*destination, &path))
+            .await
+            .map_err(|err| Error::sink(&self.name, format!("cannot check {described}: {err}")))?;
+        Ok(match footer {
+            Ok(None) => Holding::Lost(format!("{described} is gone")),
+            Ok(Some(rows)) if rows == held.rows => Holding::Holds,
+            Ok(Some(rows)) => Holding::Lost(format!(
+                "{described} holds {rows} rows, not the {} committed",
+                held.rows
+            )),
+            Err(why) => Holding::Lost(format!("{described} is not a readable Parquet file: {why}")),
+        })
+    }
+
     async fn begin(&self, unit: &LoadUnit, schema: SchemaRef) -> Result<Box<dyn SinkWriter>> {
         let placement = layout::place(unit, &schema);
         let projected = schema.project(&placement.kept).map_err(|err| {
@@ -109,6 +131,7 @@ impl Sink for ParquetSink {
             cause: Some(Box::new(err)),
         })?;
         Ok(Box::new(ParquetWriter {
+            path: placement.path.clone(),
             sink: self.name.clone(),
             writer: Some(encoder),
             kept: placement.kept,
@@ -120,6 +143,8 @@ impl Sink for ParquetSink {
 }
 
 struct ParquetWriter {
+    /// The file's path in the lake.
+    path: String,
     sink: String,
     writer: Option<Background<Box<dyn PendingObject>>>,
     kept: Vec<usize>,
@@ -204,5 +229,9 @@ impl SinkWriter for ParquetWriter {
         if let Some(writer) = self.writer.take() {
             tokio::task::block_in_place(|| writer.abort());
         }
+    }
+
+    fn location(&self) -> Option<String> {
+        Some(self.path.clone())
     }
 }

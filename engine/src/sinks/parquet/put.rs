@@ -15,6 +15,10 @@ pub trait Destination: Send + Sync {
 
     /// The object at `path`, as named in messages.
     fn describe(&self, path: &str) -> String;
+
+    /// The size of the object at `path` and its last `bytes` bytes (all of it when smaller);
+    /// `None` when there is no such object. For checking that what was committed is still there.
+    fn tail(&self, path: &str, bytes: u64) -> io::Result<Option<(u64, Vec<u8>)>>;
 }
 
 /// An object being written; see [`Destination::create`].
@@ -63,6 +67,21 @@ impl Destination for LocalFolder {
 
     fn describe(&self, path: &str) -> String {
         self.root.join(path).display().to_string()
+    }
+
+    fn tail(&self, path: &str, bytes: u64) -> io::Result<Option<(u64, Vec<u8>)>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match File::open(self.root.join(path)) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let size = file.metadata()?.len();
+        let start = size.saturating_sub(bytes);
+        file.seek(SeekFrom::Start(start))?;
+        let mut tail = Vec::with_capacity((size - start) as usize);
+        file.read_to_end(&mut tail)?;
+        Ok(Some((size, tail)))
     }
 }
 

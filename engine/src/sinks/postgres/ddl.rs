@@ -26,6 +26,8 @@ pub struct TablePlan {
     pub create_staging: String,
     pub copy: String,
     pub delete_vanished: Option<String>,
+    /// The column naming each row's unit, when the records carry one.
+    pub unit_column: Option<String>,
     pub upsert: String,
     pub record_load: String,
     pub key: Vec<String>,
@@ -99,6 +101,7 @@ impl PostgresSink {
                 &key,
                 unit_column(schema).as_deref(),
             ),
+            unit_column: unit_column(schema),
             upsert: sql::upsert(&self.table, &travelling, &key),
             record_load: sql::record_load(&self.table),
             columns,

@@ -21,7 +21,7 @@ mod sql;
 mod types;
 mod writer;
 
-use super::{BuildSink, LoadUnit, Sink, SinkContext, SinkWriter};
+use super::{BuildSink, Held, Holding, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::env::{EnvString, Secret};
 use crate::error::{Error, Result};
 use arrow::datatypes::SchemaRef;
@@ -223,6 +223,33 @@ impl PostgresSink {
 impl Sink for PostgresSink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Counts the unit's rows in the table; the unit column is the writer's location. The
+    /// table may hold more rows of a unit than were committed (rows of other pipelines), never
+    /// fewer.
+    async fn verify(&self, held: &Held) -> Result<Holding> {
+        let Some(unit_column) = &held.location else {
+            return Ok(Holding::Unchecked);
+        };
+        let client = self.connection().await?;
+        let count = sql::count_unit_rows(&self.table, unit_column);
+        let found: i64 = client
+            .query_one(count.as_str(), &[&held.unit])
+            .await
+            .map(|row| row.get(0))
+            .map_err(|err| {
+                self.failed(format!("cannot count the rows of {}", held.unit), Some(err))
+            })?;
+        let found = found.max(0) as u64;
+        Ok(if found >= held.rows {
+            Holding::Holds
+        } else {
+            Holding::Lost(format!(
+                "{} holds {found} of the {} rows committed from {}",
+                self.table, held.rows, held.unit
+            ))
+        })
     }
 
     async fn begin(&self, unit: &LoadUnit, schema: SchemaRef) -> Result<Box<dyn SinkWriter>> {

@@ -270,6 +270,15 @@ pub fn delete_vanished(
     ))
 }
 
+/// The rows of one unit in the target (`$1`: the unit's name), for `engine status --verify`.
+pub fn count_unit_rows(table: &TableName, unit_column: &str) -> String {
+    format!(
+        "SELECT count(*) FROM {} WHERE {}::text = $1",
+        table.sql(),
+        quote_ident(unit_column)
+    )
+}
+
 /// Records which version of a file the table now holds; `$1`…`$5` are the pipeline, the
 /// target table, the source file, its content hash and its row count.
 pub fn record_load(table: &TableName) -> String {
@@ -313,6 +322,15 @@ mod tests {
             column("pay \"amt\"", PgType::Int8, Some("numeric(18,0)")),
             column("source_file", PgType::Text, None),
         ]
+    }
+
+    #[test]
+    fn counting_a_units_rows_quotes_the_column() {
+        let table = TableName::parse("finance.toss").unwrap();
+        assert_eq!(
+            count_unit_rows(&table, "source \"file\""),
+            "SELECT count(*) FROM \"finance\".\"toss\" WHERE \"source \"\"file\"\"\"::text = $1"
+        );
     }
 
     #[test]

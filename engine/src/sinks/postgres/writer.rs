@@ -192,4 +192,8 @@ impl SinkWriter for PostgresWriter {
             let _ = client.batch_execute("ROLLBACK").await;
         }
     }
+
+    fn location(&self) -> Option<String> {
+        self.plan.unit_column.clone()
+    }
 }
