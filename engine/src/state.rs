@@ -272,17 +272,8 @@ impl StateStore {
             .map_err(|err| self.failed(err))
     }
 
-    /// Records that `sink` committed a version of `source_file` (its content hash).
-    pub fn record_sink_commit(
-        &self,
-        pipeline: &str,
-        sink: &str,
-        source_file: &str,
-        content_hash: &str,
-        rows: u64,
-        location: Option<&str>,
-        committed_at: &str,
-    ) -> Result<()> {
+    /// Records that a sink committed a version of a source file (its content hash).
+    pub fn record_sink_commit(&self, pipeline: &str, commit: &SinkFile) -> Result<()> {
         self.connection
             .execute(
                 "INSERT INTO sink_files (pipeline, sink, source_file, content_hash, rows,
@@ -293,12 +284,12 @@ impl StateStore {
                      committed_at = excluded.committed_at, location = excluded.location",
                 params![
                     pipeline,
-                    sink,
-                    source_file,
-                    content_hash,
-                    rows as i64,
-                    committed_at,
-                    location
+                    commit.sink,
+                    commit.source_file,
+                    commit.content_hash,
+                    commit.rows as i64,
+                    commit.committed_at,
+                    commit.location
                 ],
             )
             .map_err(|err| self.failed(err))?;

@@ -16,7 +16,7 @@ use crate::parser::{BuildDecoder, ParseStats};
 use crate::rejects::RejectsFile;
 use crate::sinks::{CommittedVersion, Sink, SinkWriter};
 use crate::sources::{AfterRead, Fetched, Source};
-use crate::state::{LoadedVersion, StateStore};
+use crate::state::{LoadedVersion, SinkFile, StateStore};
 use crate::summary::{FileOutcome, FileReport};
 use crate::transforms::Transform;
 use crate::unit::LoadUnit;
@@ -262,12 +262,14 @@ impl LoadContext<'_> {
                     self.store
                         .record_sink_commit(
                             self.pipeline,
-                            sink.name(),
-                            &unit.name,
-                            &committed.content_hash,
-                            rows,
-                            location.as_deref(),
-                            &super::korea_now(),
+                            &SinkFile {
+                                sink: sink.name().to_owned(),
+                                source_file: unit.name.clone(),
+                                content_hash: committed.content_hash.clone(),
+                                rows,
+                                committed_at: super::korea_now(),
+                                location,
+                            },
                         )
                         .map_err(fail)?;
                 }
