@@ -11,5 +11,6 @@ mod http;
 mod plugins;
 mod postgres;
 mod support;
+mod usage;
 mod watch;
 mod webhook;

@@ -117,8 +117,10 @@ fn parse_delimiter(text: &str) -> std::result::Result<Delimiter, String> {
 }
 
 impl Command {
-    /// Runs the command.
+    /// Runs the command, once `ENGINE_THREADS` is known to be usable: an invalid value is a
+    /// usage error before anything starts, whichever command it is.
     pub(crate) fn run(self) -> Result<ExitCode> {
+        engine::threads::from_env()?;
         match self {
             Command::Run { pipeline, dates } => run::run(&pipeline, &dates),
             Command::Watch {

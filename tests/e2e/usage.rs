@@ -1,0 +1,65 @@
+//! The command line's guard rails: what the environment and the arguments may ask for, checked
+//! before anything runs, and what `inspect` shows a terminal of a file it did not write.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the engine in `cwd`, killing it if it has not finished within a minute (a hang fails the
+/// test instead of stalling the suite).
+fn engine_within_a_minute(engine: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(engine);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("engine starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("engine {args:?} with {env:?} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn engine_threads_out_of_bounds_is_a_usage_error_for_every_command() {
+    let workspace = Workspace::new();
+    std::fs::write(workspace.inbox("toss_AUTH_20070706.dat"), toss_file(3, "")).unwrap();
+    let pipeline = workspace.default_pipeline("");
+    let pipeline = pipeline.to_str().unwrap();
+    for threads in ["30000", "257", "0", "many"] {
+        for command in ["run", "validate"] {
+            let run = engine_within_a_minute(
+                Path::new(ENGINE),
+                workspace.dir.path(),
+                &[command, pipeline],
+                &[("ENGINE_THREADS", threads)],
+            );
+            assert_eq!(run.code, 2, "{command} {threads}: {}", run.all_output());
+            assert!(
+                run.stderr.contains("ENGINE_THREADS") && run.stderr.contains("1 to 256"),
+                "{command} {threads}: {}",
+                run.stderr
+            );
+            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        }
+    }
+    assert!(workspace.lake_files().is_empty(), "nothing ran");
+    let run = workspace.engine_with_env(&["run", pipeline], &[("ENGINE_THREADS", "256")]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+}
+
