@@ -63,3 +63,31 @@ fn engine_threads_out_of_bounds_is_a_usage_error_for_every_command() {
     assert_eq!(run.code, 0, "{}", run.all_output());
 }
 
+#[test]
+fn validate_refuses_a_schedule_as_watch_does() {
+    let workspace = Workspace::new();
+    let pipeline = workspace.pipeline(
+        "pipeline.toml",
+        "[pipeline]\nname = \"test\"\nschedule = \"every minute\"\n\n[source]\ntype = \"dir\"\n\
+         path = \"inbox\"\n\n[[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
+    );
+    let pipeline = pipeline.to_str().unwrap();
+    let watch = engine_within_a_minute(
+        Path::new(ENGINE),
+        workspace.dir.path(),
+        &["watch", pipeline],
+        &[],
+    );
+    assert_eq!(watch.code, 2, "{}", watch.all_output());
+    let validate = workspace.engine(&["validate", pipeline]);
+    assert_eq!(validate.code, 2, "{}", validate.all_output());
+    assert!(
+        validate
+            .stderr
+            .contains("\"every minute\" is not a cron expression"),
+        "{}",
+        validate.stderr
+    );
+    assert_eq!(validate.stderr, watch.stderr);
+}
+
