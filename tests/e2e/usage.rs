@@ -91,3 +91,48 @@ fn validate_refuses_a_schedule_as_watch_does() {
     assert_eq!(validate.stderr, watch.stderr);
 }
 
+#[test]
+fn inspect_shows_control_characters_escaped() {
+    let workspace = Workspace::new();
+    let folder = workspace.path("in\x1b]0;title\x07box");
+    std::fs::create_dir(&folder).unwrap();
+    let file = folder.join("toss_AUTH_20070706.dat");
+    let good = toss_line(1, 1000, "10").replace("buyer1", "buyer\x1b[2J\x1b[31m1");
+    let bad = "toss;SC0010;\x1b[31mbroken\x1b[0m\r";
+    std::fs::write(&file, format!("{good}\n{bad}\n")).unwrap();
+    let run = workspace.engine(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(
+        !run.stdout.contains(['\x1b', '\x07', '\r']),
+        "raw control characters reached the terminal: {:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("in\\u{1b}]0;title\\u{7}box"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("buyer\\u{1b}[2J\\u{1b}[31m1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\\u{1b}[31mbroken\\u{1b}[0m"),
+        "{}",
+        run.stdout
+    );
+
+    // A file inspect cannot place names itself escaped in the error too.
+    let unnamed = folder.join("not\x1b[2Jtoss.dat");
+    std::fs::write(&unnamed, format!("{good}\n")).unwrap();
+    let run = workspace.engine(&["inspect", unnamed.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.all_output());
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(
+        run.stderr.contains("not\\u{1b}[2Jtoss.dat"),
+        "{}",
+        run.stderr
+    );
+}
+
