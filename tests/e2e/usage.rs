@@ -136,3 +136,60 @@ fn inspect_shows_control_characters_escaped() {
     );
 }
 
+/// `plugin new` run by an engine copied out of its checkout: the SDK is looked for above the
+/// current folder too, and without one the user is told to pass `--sdk`; `--sdk` must be the
+/// SDK.
+#[test]
+fn plugin_new_finds_the_sdk_or_asks_for_it_and_checks_it() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sdk = repo.join("sdk").canonicalize().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let engine = elsewhere.path().join("engine");
+    std::fs::copy(ENGINE, &engine).unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let new = |args: &[&str], cwd: &Path| {
+        let mut all = vec!["plugin", "new"];
+        all.extend_from_slice(args);
+        engine_within_a_minute(&engine, cwd, &all, &[])
+    };
+
+    let lost = new(&["lost"], cwd.path());
+    assert_eq!(lost.code, 2, "{}", lost.all_output());
+    assert!(
+        lost.stderr.contains("pass --sdk") && lost.stderr.contains("toss-etl-sdk"),
+        "{}",
+        lost.stderr
+    );
+    assert!(!cwd.path().join("lost").exists());
+
+    let empty = cwd.path().join("random");
+    std::fs::create_dir(&empty).unwrap();
+    for (label, folder) in [
+        ("missing", cwd.path().join("nowhere")),
+        ("empty", empty),
+        ("engine crate", repo.join("engine")),
+    ] {
+        let run = new(&["p", "--sdk", folder.to_str().unwrap()], cwd.path());
+        assert_eq!(run.code, 2, "{label}: {}", run.all_output());
+        assert!(
+            run.stderr.contains("--sdk") && run.stderr.contains("toss-etl-sdk"),
+            "{label}: {}",
+            run.stderr
+        );
+        assert!(!cwd.path().join("p").exists(), "{label}");
+    }
+
+    let given = new(&["given", "--sdk", sdk.to_str().unwrap()], cwd.path());
+    assert_eq!(given.code, 0, "{}", given.all_output());
+    let manifest = std::fs::read_to_string(cwd.path().join("given/Cargo.toml")).unwrap();
+    assert!(manifest.contains(&sdk.display().to_string()), "{manifest}");
+
+    // Run from inside a checkout, the checkout's SDK is found.
+    let inside = new(
+        &["found", "--dir", cwd.path().to_str().unwrap()],
+        &repo.join("engine/src"),
+    );
+    assert_eq!(inside.code, 0, "{}", inside.all_output());
+    let manifest = std::fs::read_to_string(cwd.path().join("found/Cargo.toml")).unwrap();
+    assert!(manifest.contains(&sdk.display().to_string()), "{manifest}");
+}
