@@ -8,6 +8,7 @@ mod day;
 mod foundation;
 mod ftp;
 mod http;
+mod pipeline_file;
 mod plugins;
 mod postgres;
 mod support;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 pub(crate) fn validate(path: &Path) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
-    engine::schedule::Schedule::from_config(&config.pipeline)?;
+    engine::schedule::Schedule::from_config(&config.pipeline).map_err(|err| config.locate(err))?;
     let pipeline = Pipeline::build(&config)?;
     let transforms = pipeline.transform_names();
     println!(
