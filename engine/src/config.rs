@@ -180,28 +180,36 @@ impl PipelineConfig {
 /// Warns about each secret the file holds literally (`literal` as written), naming its key and
 /// line; the value itself is never logged.
 fn warn_about_literal_secrets(path: &Path, text: &str, literal: &[String]) {
-    for secret in literal {
-        let found = text.lines().enumerate().find_map(|(index, line)| {
-            let (key, value) = line.split_once('=')?;
-            value
-                .contains(secret.as_str())
-                .then(|| (index + 1, key.trim().trim_matches('"').to_owned()))
-        });
-        let Some((line, key)) = found else {
-            continue;
-        };
-        let is_secret_key = matches!(key.as_str(), "password" | "mertkey" | "secret")
-            || (key == "url" && (secret.contains("password=") || has_password(secret)));
-        if is_secret_key {
-            let variable = key.to_ascii_uppercase();
-            tracing::warn!(
-                "{}:{line}: `{key}` is written in the pipeline file as it is; keep secrets out \
-                 of the file: write {key} = \"${{{variable}}}\" and set the environment variable \
-                 {variable}",
-                path.display()
-            );
-        }
+    for (line, key) in literal_secret_lines(text, literal) {
+        let variable = key.to_ascii_uppercase();
+        tracing::warn!(
+            "{}:{line}: `{key}` is written in the pipeline file as it is; keep secrets out of \
+             the file: write {key} = \"${{{variable}}}\" and set the environment variable \
+             {variable}",
+            path.display()
+        );
     }
+}
+
+/// The lines (1-based) and keys of the secret keys whose value is one of `literal`.
+fn literal_secret_lines(text: &str, literal: &[String]) -> Vec<(usize, String)> {
+    if literal.is_empty() {
+        return Vec::new();
+    }
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let (key, value) = line.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            let value = value.trim();
+            let holds_one = literal.iter().any(|secret| {
+                value.contains(secret.as_str())
+                    && (matches!(key, "password" | "mertkey" | "secret")
+                        || (key == "url" && (secret.contains("password=") || has_password(secret))))
+            });
+            holds_one.then(|| (index + 1, key.to_owned()))
+        })
+        .collect()
 }
 
 /// Whether a connection URL carries a password (`scheme://user:password@host`).
@@ -612,6 +620,18 @@ key = ["${{{unset}:-transaction}}"]
             "p.toml:24:1: [[transforms]] mapping deadline_ms: why"
         );
         assert_eq!(placed("--sdk"), "p.toml: --sdk: why");
+    }
+
+    #[test]
+    fn literal_secrets_are_found_at_their_keys_lines() {
+        let text = "path = \"lake/s\"\nsecret = \"s\"\nurl = \"postgresql://u:pw@h/db\"\n\
+                    url = \"host=h user=u\"\npassword = \"${P}\"\n";
+        let literal = ["s", "postgresql://u:pw@h/db", "host=h user=u"].map(String::from);
+        assert_eq!(
+            literal_secret_lines(text, &literal),
+            [(2, "secret".to_owned()), (3, "url".to_owned())]
+        );
+        assert!(literal_secret_lines(text, &[]).is_empty());
     }
 
     #[test]
