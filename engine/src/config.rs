@@ -578,6 +578,20 @@ key = ["${{{unset}:-transaction}}"]
             message.contains("\"${ENGINE_TEST_SURELY_UNSET:-APPROVALS}\""),
             "{message}"
         );
+
+        let text = VALID.replace(
+            "type = \"dir\"\npath = \"inbox\"",
+            "type = \"ftp\"\nhost = \"h\"\nuser = \"u\"\npassword = \"${P:-p}\"\n\
+             tls = \"${ENGINE_TEST_SURELY_UNSET:-ssl}\"",
+        );
+        let message = PipelineConfig::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("p.toml:11:"), "{message}");
+        assert!(
+            message.contains("unknown tls \"${ENGINE_TEST_SURELY_UNSET:-ssl}\""),
+            "{message}"
+        );
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub(crate) enum PluginCommand {
         /// The folder to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The SDK's folder (default: the sdk/ folder of the checkout this engine runs from).
+        /// The SDK's folder, whose Cargo.toml is package toss-etl-sdk (default: the sdk/ folder
+        /// of the checkout this engine runs from, or else of the one the current folder is in).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
