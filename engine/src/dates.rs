@@ -55,7 +55,7 @@ impl DatesSpec {
         };
         if from > to {
             return Err(format!(
-                "the range {text} ends before it starts; write the earlier date first"
+                "the range {text:?} ends before it starts; write the earlier date first"
             ));
         }
         Ok(DatesSpec::Range { from, to })
@@ -78,14 +78,16 @@ impl DatesSpec {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for DatesSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        DatesSpec::parse(&text).map_err(|why| {
-            serde::de::Error::custom(format!(
+/// How the pipeline file's `dates` is read (after `${NAME}` expansion).
+impl std::str::FromStr for DatesSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        DatesSpec::parse(text).map_err(|why| {
+            format!(
                 "invalid dates {text:?}: {why}; allowed: {}",
                 DatesSpec::ALLOWED
-            ))
+            )
         })
     }
 }

@@ -4,51 +4,153 @@
 //! uses the fallback when NAME is unset or empty). That keeps secrets out of the file; because
 //! the substitution happens after parsing, an error message quotes the file as written
 //! (`${DATABASE_URL}`), never the secret it stands for. A leaf: it knows no stage.
+//!
+//! Every string the pipeline file holds is expanded the same way, whatever it becomes: text
+//! ([`EnvString`]), a value of a closed set (`dates`, `encoding`, `tls`: [`expanded`]), a list
+//! (`kinds`, `key`: [`expanded_list`]). A value that does not parse is quoted as written
+//! ([`EnvString::as_written_in`]), since what it expanded to may be a secret.
+//!
+//! A secret ([`Secret`]) written literally in the file, with no `${`, is remembered while the file
+//! is read, for the loader to warn about ([`take_literal_secrets`]): such a file is one copy away
+//! from leaking it.
 
 use crate::toss::RecordKind;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
-/// A string from the pipeline file with `${NAME}` replaced by the environment variable NAME.
+/// A string from the pipeline file with `${NAME}` replaced by the environment variable NAME,
+/// and the text as written, for messages.
 #[derive(Clone, PartialEq, Eq)]
-pub struct EnvString(String);
+pub struct EnvString {
+    value: String,
+    written: String,
+}
 
 impl EnvString {
     /// A value written in code (a default), not read from a file.
     pub fn from_literal(text: &str) -> Self {
-        EnvString(text.to_owned())
+        EnvString {
+            value: text.to_owned(),
+            written: text.to_owned(),
+        }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.value
+    }
+
+    /// The text as the file has it, `${NAME}` and all: what a message may quote.
+    pub fn as_written(&self) -> &str {
+        &self.written
     }
 
     pub fn to_path(&self) -> PathBuf {
-        PathBuf::from(&self.0)
+        PathBuf::from(&self.value)
+    }
+
+    /// `message` about this value with the value as written where it quotes what it expanded
+    /// to (`"…"`, `'…'` or `` `…` ``).
+    pub fn as_written_in(&self, message: String) -> String {
+        if self.value == self.written || self.value.trim().is_empty() {
+            return message;
+        }
+        let mut message = message;
+        for value in [self.value.as_str(), self.value.trim()] {
+            for (open, close) in [("\"", "\""), ("'", "'"), ("`", "`")] {
+                message = message.replace(
+                    &format!("{open}{value}{close}"),
+                    &format!("{open}{}{close}", self.written),
+                );
+            }
+            message = message.replace(&format!("{value:?}"), &format!("{:?}", self.written));
+        }
+        message
+    }
+
+    /// The value parsed as a `T`; an error quotes the text as written.
+    pub fn parse<T: FromStr>(&self) -> Result<T, String>
+    where
+        T::Err: fmt::Display,
+    {
+        self.value
+            .parse()
+            .map_err(|err: T::Err| self.as_written_in(err.to_string()))
     }
 }
 
 impl fmt::Debug for EnvString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        fmt::Debug::fmt(&self.value, f)
     }
 }
 
 impl std::ops::Deref for EnvString {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        &self.value
     }
 }
 
 impl<'de> Deserialize<'de> for EnvString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        expand_env_in(&raw)
-            .map(EnvString)
+        let written = String::deserialize(deserializer)?;
+        expand_env_in(&written)
+            .map(|value| EnvString { value, written })
             .map_err(serde::de::Error::custom)
     }
+}
+
+/// A value written as a string (`dates`, `encoding`, `tls`, …), after `${NAME}` expansion; for
+/// `deserialize_with`.
+pub fn expanded<'de, D: Deserializer<'de>, T: FromStr>(deserializer: D) -> Result<T, D::Error>
+where
+    T::Err: fmt::Display,
+{
+    EnvString::deserialize(deserializer)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+/// [`expanded`] for a key that may be left out.
+pub fn expanded_option<'de, D: Deserializer<'de>, T: FromStr>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error>
+where
+    T::Err: fmt::Display,
+{
+    Option::<EnvString>::deserialize(deserializer)?
+        .map(|text| text.parse())
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
+/// A list of strings (column names, variable names), each after `${NAME}` expansion.
+pub fn expanded_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let items = Vec::<EnvString>::deserialize(deserializer)?;
+    Ok(items.into_iter().map(|item| item.value).collect())
+}
+
+/// [`expanded_list`] for a key that may be left out.
+pub fn expanded_list_option<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let items = Option::<Vec<EnvString>>::deserialize(deserializer)?;
+    Ok(items.map(|items| items.into_iter().map(|item| item.value).collect()))
+}
+
+thread_local! {
+    /// The secrets read literally on this thread since [`take_literal_secrets`] last ran.
+    static LITERAL_SECRETS: std::cell::RefCell<Vec<String>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// The secrets written literally (no `${`) in what this thread deserialized since the last call,
+/// as written; the loader finds their keys and lines to warn about them.
+pub(crate) fn take_literal_secrets() -> Vec<String> {
+    LITERAL_SECRETS.with(|secrets| std::mem::take(&mut *secrets.borrow_mut()))
 }
 
 pub(crate) const MISSING_VAR: &str = "environment variable `";
@@ -106,9 +208,18 @@ fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Str
 
 /// A secret from the pipeline file (a password, the mertkey): usable through
 /// [`Secret::expose`], never printed — its `Debug` is `***`.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone)]
 pub struct Secret(EnvString);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = EnvString::deserialize(deserializer)?;
+        if !text.written.contains("${") && !text.written.is_empty() {
+            LITERAL_SECRETS.with(|secrets| secrets.borrow_mut().push(text.written.clone()));
+        }
+        Ok(Secret(text))
+    }
+}
 
 impl Secret {
     /// The secret itself, for the one place that sends it.
@@ -149,7 +260,7 @@ pub(crate) fn expand_leniently(value: &mut toml::Value) {
 pub fn deserialize_kinds<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Vec<RecordKind>>, D::Error> {
-    let names: Option<Vec<String>> = Option::deserialize(deserializer)?;
+    let names: Option<Vec<EnvString>> = Option::deserialize(deserializer)?;
     names
         .map(|names| {
             names
@@ -157,7 +268,8 @@ pub fn deserialize_kinds<'de, D: Deserializer<'de>>(
                 .map(|name| {
                     name.parse::<RecordKind>().map_err(|_| {
                         serde::de::Error::custom(format!(
-                            "unknown kind {name:?} in `kinds`; allowed: \"AUTH\", \"REV\""
+                            "unknown kind {:?} in `kinds`; allowed: \"AUTH\", \"REV\"",
+                            name.as_written()
                         ))
                     })
                 })
@@ -191,6 +303,36 @@ mod tests {
             "/home/toss"
         );
         assert_eq!(expand_env("${NOPE:-}", lookup).unwrap(), "");
+    }
+
+    #[test]
+    fn a_message_quotes_the_value_as_written() {
+        let text = EnvString {
+            value: "hunter2".to_owned(),
+            written: "${PASSWORD}".to_owned(),
+        };
+        assert_eq!(
+            text.as_written_in("unknown kind 'hunter2' and \"hunter2\"".to_owned()),
+            "unknown kind '${PASSWORD}' and \"${PASSWORD}\""
+        );
+        let err = text.parse::<RecordKind>().unwrap_err();
+        assert!(
+            err.contains("'${PASSWORD}'") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let literal = EnvString::from_literal("x");
+        assert_eq!(literal.as_written_in("'x'".to_owned()), "'x'");
+    }
+
+    #[test]
+    fn literal_secrets_are_remembered_and_variables_are_not() {
+        take_literal_secrets();
+        let _: Secret = toml::Value::String("plain".to_owned()).try_into().unwrap();
+        let _: Secret = toml::Value::String("${ENGINE_TEST_SURELY_UNSET:-x}".to_owned())
+            .try_into()
+            .unwrap();
+        assert_eq!(take_literal_secrets(), ["plain"]);
+        assert!(take_literal_secrets().is_empty());
     }
 
     #[test]

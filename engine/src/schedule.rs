@@ -30,9 +30,9 @@ impl Schedule {
         // Five fields are the crontab form; the cron crate wants seconds first.
         let fields = expression.split_whitespace().count();
         let full = if fields == 5 {
-            format!("0 {expression}")
+            format!("0 {}", expression.as_str())
         } else {
-            expression.clone()
+            expression.to_string()
         };
         cron::Schedule::from_str(&full)
             .map(|schedule| Schedule::Cron(Box::new(schedule)))
@@ -40,9 +40,10 @@ impl Schedule {
                 Error::config(
                     "[pipeline] schedule",
                     format!(
-                        "{expression:?} is not a cron expression ({err}); write five fields \
+                        "{:?} is not a cron expression ({err}); write five fields \
                          `min hour day-of-month month day-of-week` (e.g. \"7,27,47 * * * *\"), \
-                         or six with seconds first"
+                         or six with seconds first",
+                        expression.as_written()
                     ),
                 )
             })

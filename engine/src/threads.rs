@@ -11,6 +11,11 @@
 //! engine use one async worker and no pools: a file is parsed on its reading thread and encoded
 //! on one encoder thread beside it, so pin the process (`taskset -c 0`) to keep it on one core.
 //! Unset, the engine uses every core it may run on.
+//!
+//! `ENGINE_THREADS` is bounded by [`MAX`], a fixed number rather than a multiple of the cores,
+//! so that a value accepted on one machine is accepted on every other: each count starts that
+//! many async workers and two pools of that many threads, and far more threads than cores only
+//! costs memory (at 30000 the process ran out of it while starting them, and hung).
 
 use std::num::NonZeroUsize;
 use std::sync::OnceLock;
@@ -19,6 +24,10 @@ use crate::error::{Error, Result};
 
 /// The environment variable that limits the engine's threads.
 pub const ENV: &str = "ENGINE_THREADS";
+
+/// The most threads `ENGINE_THREADS` may ask for: well above the cores of any machine the
+/// engine runs on, well below what starting three sets of that many threads can fail on.
+pub const MAX: usize = 256;
 
 /// The thread count `ENGINE_THREADS` asks for, or every available core when it is unset.
 pub fn from_env() -> Result<usize> {
@@ -29,20 +38,25 @@ pub fn from_env() -> Result<usize> {
     }
 }
 
-/// Reads a thread count: a whole number from 1 up.
+/// Reads a thread count: a whole number from 1 to [`MAX`].
 fn parse(text: &str) -> Result<usize> {
     text.trim()
         .parse::<NonZeroUsize>()
+        .ok()
         .map(NonZeroUsize::get)
-        .map_err(|_| {
+        .filter(|&count| count <= MAX)
+        .ok_or_else(|| {
             invalid(&format!(
-                "{text:?} is not a whole number of threads from 1 up"
+                "{text:?} is not a number of threads from 1 to {MAX}"
             ))
         })
 }
 
 fn invalid(why: &str) -> Error {
-    Error::config(ENV, format!("{why}; unset it to use every core"))
+    Error::config(
+        ENV,
+        format!("{why}; set it to 1 to {MAX}, or unset it to use every core"),
+    )
 }
 
 fn available() -> usize {
@@ -112,9 +126,22 @@ mod tests {
     fn thread_counts_are_whole_numbers_from_one() {
         assert_eq!(parse("1").unwrap(), 1);
         assert_eq!(parse(" 8 ").unwrap(), 8);
-        for bad in ["0", "-1", "two", "", "1.5"] {
-            let message = parse(bad).unwrap_err().to_string();
+        assert_eq!(parse("256").unwrap(), MAX);
+        for bad in [
+            "0",
+            "-1",
+            "two",
+            "",
+            "1.5",
+            "257",
+            "30000",
+            "99999999999999999999999",
+        ] {
+            let err = parse(bad).unwrap_err();
+            let message = err.to_string();
             assert!(message.contains(ENV), "{bad}: {message}");
+            assert!(message.contains("1 to 256"), "{bad}: {message}");
+            assert_eq!(err.exit_code(), 2);
         }
     }
 }

@@ -1,12 +1,21 @@
 //! `engine inspect`: one Toss file's detected encoding and delimiter, first rows and rejects.
+//!
+//! The file is not ours: its bytes, and its name, may hold terminal escape sequences that would
+//! recolour, retitle or clear the terminal it is inspected on. Every value shown passes through
+//! [`escaped`] first, control characters written as `\u{1b}`.
 
 use super::InspectArgs;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use engine::parser::toss::{FileContext, ParserOptions, TossDecoder};
 use engine::parser::{BatchReader, Decoded};
 use engine::sources::TossFileName;
 use engine::toss::RecordKind;
 use engine::{Error, Result};
+use std::borrow::Cow;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     let file_name = args
@@ -14,17 +23,22 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let shown_path = escaped(&args.file.display().to_string()).into_owned();
     let from_name = TossFileName::parse(&file_name);
     let kind = match (&args.kind, &from_name) {
         (Some(kind), _) => kind.parse::<RecordKind>().map_err(|_| {
-            Error::config("--kind", format!("unknown kind {kind:?}; use AUTH or REV"))
+            Error::config(
+                "--kind",
+                format!("unknown kind \"{}\"; use AUTH or REV", escaped(kind)),
+            )
         })?,
         (None, Some(name)) => name.kind,
         (None, None) => {
             return Err(Error::config(
                 "--kind",
                 format!(
-                    "{file_name} is not named {{mid}}_{{AUTH|REV}}_{{yyyymmdd}}.dat; say --kind AUTH or --kind REV"
+                    "{} is not named {{mid}}_{{AUTH|REV}}_{{yyyymmdd}}.dat; say --kind AUTH or --kind REV",
+                    escaped(&file_name)
                 ),
             ));
         }
@@ -34,7 +48,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
         .or(from_name.as_ref().map(|name| name.trxdate))
         .unwrap_or_default();
     let file = std::fs::File::open(&args.file)
-        .map_err(|err| Error::io(format!("cannot open {}", args.file.display()), err))?;
+        .map_err(|err| Error::io(format!("cannot open {shown_path}"), err))?;
     let decoder = TossDecoder::new(
         ParserOptions {
             delimiter: args.delimiter,
@@ -47,7 +61,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
             source_file: file_name.clone(),
         },
     );
-    let mut reader = BatchReader::new(file, Box::new(decoder), args.file.display().to_string());
+    let mut reader = BatchReader::new(file, Box::new(decoder), shown_path.clone());
     let mut shown = Vec::new();
     let mut shown_rows = 0;
     let mut rejects = Vec::new();
@@ -57,7 +71,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
             Decoded::Batch(batch) => {
                 if shown_rows < args.limit {
                     let take = (args.limit - shown_rows).min(batch.num_rows());
-                    shown.push(batch.slice(0, take));
+                    shown.push(escaped_batch(&batch.slice(0, take))?);
                     shown_rows += take;
                 }
             }
@@ -65,7 +79,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     }
     let stats = reader.stats();
     let detected = reader.detected();
-    println!("file:      {}", args.file.display());
+    println!("file:      {shown_path}");
     println!("kind:      {} · business date {trxdate}", kind.as_str());
     println!(
         "encoding:  {}",
@@ -88,9 +102,69 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
         for reject in &rejects {
             println!(
                 "  line {}: {}\n    {}",
-                reject.line, reject.reason, reject.raw
+                reject.line,
+                escaped(&reject.reason),
+                escaped(&reject.raw)
             );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` with every control character written as Rust writes it escaped (`\u{1b}`, `\r`),
+/// so that it shows on a terminal instead of acting on it.
+fn escaped(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// `batch` with every column as the text the table shows, escaped.
+fn escaped_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+    let failed =
+        |err: arrow::error::ArrowError| Error::io("cannot format rows", std::io::Error::other(err));
+    let options = FormatOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options).map_err(failed)?;
+        let text: StringArray = (0..column.len())
+            .map(|row| {
+                (!column.is_null(row))
+                    .then(|| escaped(&formatter.value(row).to_string()).into_owned())
+            })
+            .collect();
+        fields.push(Field::new(
+            escaped(field.name()).into_owned(),
+            DataType::Utf8,
+            true,
+        ));
+        columns.push(Arc::new(text));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_other_text_is_kept() {
+        assert_eq!(escaped("국민 카드; ok"), "국민 카드; ok");
+        assert_eq!(
+            escaped("a\x1b[2J\x07\r\n\tb\u{9b}"),
+            "a\\u{1b}[2J\\u{7}\\r\\n\\tb\\u{9b}"
+        );
+    }
 }

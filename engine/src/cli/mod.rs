@@ -75,7 +75,8 @@ pub(crate) enum PluginCommand {
         /// The folder to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The SDK's folder (default: the sdk/ folder of the checkout this engine runs from).
+        /// The SDK's folder, whose Cargo.toml is package toss-etl-sdk (default: the sdk/ folder
+        /// of the checkout this engine runs from, or else of the one the current folder is in).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -135,8 +136,10 @@ fn parse_delimiter(text: &str) -> std::result::Result<Delimiter, String> {
 }
 
 impl Command {
-    /// Runs the command.
+    /// Runs the command, once `ENGINE_THREADS` is known to be usable: an invalid value is a
+    /// usage error before anything starts, whichever command it is.
     pub(crate) fn run(self) -> Result<ExitCode> {
+        engine::threads::from_env()?;
         match self {
             Command::Run {
                 pipeline,

@@ -1,4 +1,5 @@
-//! `engine validate`: builds every stage of a pipeline file and moves no data.
+//! `engine validate`: builds every stage of a pipeline file and moves no data. It checks what
+//! `engine watch` checks too (the `schedule`), so a file that validates also starts a watcher.
 
 use engine::Result;
 use engine::config::PipelineConfig;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 pub(crate) fn validate(path: &Path) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
+    engine::schedule::Schedule::from_config(&config.pipeline).map_err(|err| config.locate(err))?;
     let pipeline = Pipeline::build(&config)?;
     let transforms = pipeline.transform_names();
     println!(

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 pub(crate) fn watch(path: &Path, metrics_addr: Option<std::net::SocketAddr>) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
-    let schedule = engine::schedule::Schedule::from_config(&config.pipeline)?;
+    let schedule = engine::schedule::Schedule::from_config(&config.pipeline)
+        .map_err(|err| config.locate(err))?;
     let pipeline = Pipeline::build(&config)?;
     let metrics = engine::metrics::Metrics::new(pipeline.name());
     runtime()?.block_on(async {

@@ -41,7 +41,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Builds every stage; configuration problems surface here, before any data moves.
+    /// Builds every stage of `config`; an error in the file names its key's line.
     pub fn build(config: &PipelineConfig) -> Result<Self> {
+        Self::build_stages(config).map_err(|err| config.locate(err))
+    }
+
+    fn build_stages(config: &PipelineConfig) -> Result<Self> {
         let state_dir = config.pipeline.state_dir.to_path();
         let context = TransformContext {
             state_dir: &state_dir,

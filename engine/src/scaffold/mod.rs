@@ -14,37 +14,64 @@ const SDK_PACKAGE: &str = "toss-etl-sdk";
 
 /// Where the SDK is when `--sdk` is not given, found at run time: the `sdk/` folder of the
 /// checkout the running engine lives in (`target/release/engine` sits two levels below it), by
-/// walking up from the executable. Nothing about the machine that built the engine is kept in
-/// the binary, so a copied or installed engine outside a checkout asks for `--sdk` instead of
-/// pointing the new crate at a folder that may not exist here.
+/// walking up from the executable, or else of the checkout the current folder is in, by walking
+/// up from it. Nothing about the machine that built the engine is kept in the binary (a crate
+/// cannot depend on the SDK by git without a network either), so an engine run outside any
+/// checkout asks for `--sdk` instead of pointing the new crate at a folder that may not exist.
 pub fn find_sdk() -> Result<PathBuf> {
-    let not_found = |why: String| {
+    let exe = std::env::current_exe().and_then(|exe| exe.canonicalize());
+    let cwd = std::env::current_dir().and_then(|cwd| cwd.canonicalize());
+    let found = exe
+        .as_deref()
+        .ok()
+        .and_then(|exe| sdk_above(exe.parent()?))
+        .or_else(|| sdk_above(cwd.as_deref().ok()?));
+    found.ok_or_else(|| {
+        let place = |place: &std::io::Result<PathBuf>| match place {
+            Ok(path) => path.display().to_string(),
+            Err(err) => format!("unknown: {err}"),
+        };
         Error::config(
             "--sdk",
             format!(
-                "{why}; pass --sdk PATH to the sdk/ folder of a checkout of the engine's \
-                 repository (the folder whose Cargo.toml is package {SDK_PACKAGE:?})"
+                "found no SDK in a folder above this engine ({}) nor above the current folder \
+                 ({}); pass --sdk <path to the sdk folder of a checkout of the engine's \
+                 repository> (the folder whose Cargo.toml is package {SDK_PACKAGE:?})",
+                place(&exe),
+                place(&cwd)
             ),
         )
-    };
-    let exe = std::env::current_exe()
-        .and_then(|exe| exe.canonicalize())
-        .map_err(|err| not_found(format!("cannot tell where this engine runs from ({err})")))?;
-    sdk_above(&exe).ok_or_else(|| {
-        not_found(format!(
-            "found no SDK in a folder above this engine ({})",
-            exe.display()
-        ))
     })
 }
 
-/// The nearest `{ancestor}/sdk/` of `start` that holds the SDK.
-fn sdk_above(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .skip(1)
+/// The nearest `{dir or an ancestor}/sdk/` that holds the SDK.
+fn sdk_above(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
         .map(|dir| dir.join("sdk"))
         .find(|candidate| is_sdk(candidate))
+}
+
+/// The SDK at `--sdk`: an existing folder whose Cargo.toml is the SDK's.
+fn given_sdk(sdk: &Path) -> Result<PathBuf> {
+    let refused = |why: String| {
+        Error::config(
+            "--sdk",
+            format!(
+                "{why}; pass --sdk <path to the sdk folder of a checkout of the engine's \
+                 repository> (the folder whose Cargo.toml is package {SDK_PACKAGE:?})"
+            ),
+        )
+    };
+    let folder = sdk
+        .canonicalize()
+        .map_err(|err| refused(format!("cannot find the SDK at {} ({err})", sdk.display())))?;
+    if !is_sdk(&folder) {
+        return Err(refused(format!(
+            "{} is not the SDK: it has no Cargo.toml of package {SDK_PACKAGE:?}",
+            folder.display()
+        )));
+    }
+    Ok(folder)
 }
 
 /// Whether `dir/Cargo.toml` is the SDK's manifest.
@@ -84,28 +111,7 @@ pub fn new_plugin(name: &str, parent: &Path, sdk: Option<&Path>) -> Result<PathB
         ));
     }
     let sdk = match sdk {
-        Some(sdk) => {
-            let sdk = sdk.canonicalize().map_err(|err| {
-                Error::io(
-                    format!(
-                        "cannot find the SDK at {} (pass --sdk PATH to the engine's sdk/ folder)",
-                        sdk.display()
-                    ),
-                    err,
-                )
-            })?;
-            if !is_sdk(&sdk) {
-                return Err(Error::config(
-                    "--sdk",
-                    format!(
-                        "{} is not the SDK: its Cargo.toml does not declare package \
-                         {SDK_PACKAGE:?}; pass the engine repository's sdk/ folder",
-                        sdk.display()
-                    ),
-                ));
-            }
-            sdk
-        }
+        Some(sdk) => given_sdk(sdk)?,
         None => find_sdk()?,
     };
     let library = name.replace('-', "_");
@@ -162,8 +168,11 @@ mod tests {
         let engine = Path::new(env!("CARGO_MANIFEST_DIR"));
         let err = new_plugin("p", parent.path(), Some(engine)).unwrap_err();
         assert!(err.to_string().contains("is not the SDK"), "{err}");
+        assert_eq!(err.exit_code(), 2);
         let err = new_plugin("p", parent.path(), Some(&parent.path().join("nowhere")));
-        assert!(err.unwrap_err().to_string().contains("cannot find the SDK"));
+        let err = err.unwrap_err();
+        assert!(err.to_string().contains("cannot find the SDK"), "{err}");
+        assert_eq!(err.exit_code(), 2);
         assert!(!parent.path().join("p").exists());
     }
 
@@ -174,20 +183,23 @@ mod tests {
         let exe = root.join("target/release/engine");
         std::fs::create_dir_all(exe.parent().unwrap()).unwrap();
         std::fs::write(&exe, "").unwrap();
+        let exe = exe.parent().unwrap();
         // No sdk/ folder anywhere above: nothing found.
-        assert_eq!(sdk_above(&exe), None);
+        assert_eq!(sdk_above(exe), None);
         // An sdk/ folder of another package is not the SDK.
         std::fs::create_dir_all(root.join("sdk")).unwrap();
         std::fs::write(root.join("sdk/Cargo.toml"), "[package]\nname = \"other\"\n").unwrap();
-        assert_eq!(sdk_above(&exe), None);
+        assert_eq!(sdk_above(exe), None);
         std::fs::write(
             root.join("sdk/Cargo.toml"),
             "[package]\nname = \"toss-etl-sdk\"\nversion = \"0.1.0\"\n",
         )
         .unwrap();
-        assert_eq!(sdk_above(&exe), Some(root.join("sdk")));
+        assert_eq!(sdk_above(exe), Some(root.join("sdk")));
+        // The checkout's root itself (a current folder) finds it too.
+        assert_eq!(sdk_above(root), Some(root.join("sdk")));
         // This repository's own build finds this repository's SDK.
-        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/engine");
+        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release");
         assert_eq!(
             sdk_above(&built).map(|sdk| sdk.canonicalize().unwrap()),
             Some(repo_sdk().canonicalize().unwrap())

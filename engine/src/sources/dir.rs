@@ -32,7 +32,7 @@ pub struct DirSourceConfig {
     /// The folder holding `{mid}_{AUTH|REV}_{yyyymmdd}.dat`.
     pub path: EnvString,
     /// Load only these merchant ids (default: all).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::deserialize_mids")]
     pub mids: Option<Vec<EnvString>>,
     /// Load only these kinds (default: both).
     #[serde(default, deserialize_with = "deserialize_kinds")]

@@ -132,7 +132,7 @@ impl HttpSourceConfig {
         let url = reqwest::Url::parse(&self.url).map_err(|err| {
             Error::config(
                 at("url"),
-                format!("{:?} is not a URL: {err}", self.url.as_str()),
+                format!("{:?} is not a URL: {err}", self.url.as_written()),
             )
         })?;
         if !matches!(url.scheme(), "http" | "https") {

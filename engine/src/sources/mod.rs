@@ -156,6 +156,22 @@ pub struct FileFilter {
     pub kinds: Option<Vec<RecordKind>>,
 }
 
+/// `mids`: left out, every merchant id; a list, those. An empty list would match no file at
+/// all, which nobody means.
+pub(crate) fn deserialize_mids<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Vec<crate::env::EnvString>>, D::Error> {
+    use serde::Deserialize;
+    let mids = Option::<Vec<crate::env::EnvString>>::deserialize(deserializer)?;
+    if mids.as_ref().is_some_and(Vec::is_empty) {
+        return Err(serde::de::Error::custom(
+            "`mids = []` matches no file; remove the key to load every merchant id, or list one \
+             (mids = [\"your-mid\"])",
+        ));
+    }
+    Ok(mids)
+}
+
 impl FileFilter {
     /// The filter a source's `mids` and `kinds` keys describe.
     pub fn from_keys(

@@ -56,9 +56,9 @@ pub const RECORD_KEY: [&str; 6] = [
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TossFormatConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded")]
     pub delimiter: Delimiter,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded")]
     pub encoding: Encoding,
     /// More rejected lines than this in one file fails that file's load.
     #[serde(default = "default_max_rejects")]

@@ -45,7 +45,7 @@ pub struct PostgresSinkConfig {
     pub table: EnvString,
     /// Columns to upsert on (default: the format's record key — for Toss files record_kind,
     /// trxdate, mid, paytype, transaction, oid — when the records carry all of it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded_list_option")]
     pub key: Option<Vec<String>>,
     /// Create the table when it is missing (default true).
     #[serde(default = "yes")]
@@ -55,7 +55,7 @@ pub struct PostgresSinkConfig {
     pub add_columns: bool,
     /// `disable`, `prefer` (the default), `require` or `verify-full`. Whenever TLS is used the
     /// server's certificate is verified; `require` and `verify-full` both refuse plain text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded_option")]
     pub sslmode: Option<SslMode>,
     /// A PEM file of certificates to trust besides the system's (a private CA).
     #[serde(default)]
@@ -68,14 +68,31 @@ pub struct PostgresSinkConfig {
     pub connect_timeout_secs: u64,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy)]
 pub enum SslMode {
     Disable,
     Prefer,
     Require,
     VerifyCa,
     VerifyFull,
+}
+
+impl std::str::FromStr for SslMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "disable" => Ok(SslMode::Disable),
+            "prefer" => Ok(SslMode::Prefer),
+            "require" => Ok(SslMode::Require),
+            "verify-ca" => Ok(SslMode::VerifyCa),
+            "verify-full" => Ok(SslMode::VerifyFull),
+            _ => Err(format!(
+                "unknown sslmode {text:?}; allowed: \"disable\", \"prefer\", \"require\", \
+                 \"verify-ca\", \"verify-full\""
+            )),
+        }
+    }
 }
 
 fn yes() -> bool {

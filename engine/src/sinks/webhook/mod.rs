@@ -96,7 +96,7 @@ pub struct WebhookSinkConfig {
     /// The columns that identify a record (default the parser's record key — record_kind,
     /// trxdate, mid, paytype, transaction, oid — when the records carry it, else every column
     /// but `source_line`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded_list_option")]
     pub key: Option<Vec<String>>,
     /// Accept any TLS certificate. Only for a test receiver.
     #[serde(default)]

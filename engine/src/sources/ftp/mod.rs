@@ -59,7 +59,7 @@ pub struct FtpSourceConfig {
     /// The folder on the server holding `{mid}_{AUTH|REV}_{yyyymmdd}.dat` (default "/").
     #[serde(default)]
     pub dir: Option<EnvString>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded")]
     pub tls: TlsMode,
     /// Skip certificate verification (a warning is logged on every run).
     #[serde(default)]
@@ -81,7 +81,7 @@ pub struct FtpSourceConfig {
     #[serde(default = "default_retry_base_ms")]
     pub retry_base_ms: u64,
     /// Load only these merchant ids (default: all).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::deserialize_mids")]
     pub mids: Option<Vec<EnvString>>,
     /// Load only these kinds (default: both).
     #[serde(default, deserialize_with = "deserialize_kinds")]
@@ -89,8 +89,7 @@ pub struct FtpSourceConfig {
 }
 
 /// `tls = "none" | "explicit" | "implicit"`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
     /// Plain FTP: the password crosses the network readable.
     #[default]
@@ -99,6 +98,21 @@ pub enum TlsMode {
     Explicit,
     /// TLS from the first byte, usually on port 990.
     Implicit,
+}
+
+impl std::str::FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "none" => Ok(TlsMode::None),
+            "explicit" => Ok(TlsMode::Explicit),
+            "implicit" => Ok(TlsMode::Implicit),
+            _ => Err(format!(
+                "unknown tls {text:?}; allowed: \"none\", \"explicit\", \"implicit\""
+            )),
+        }
+    }
 }
 
 fn default_true() -> bool {

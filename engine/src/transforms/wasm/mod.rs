@@ -60,7 +60,7 @@ pub struct WasmTransformConfig {
     #[serde(default)]
     pub allow_clock: bool,
     /// Environment variables the plugin may read (default none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::env::expanded_list")]
     pub allow_env: Vec<String>,
     /// Bytes of stdout and of stderr a plugin may write per call, in KiB (default 64); more
     /// fails the batch.
@@ -98,7 +98,7 @@ impl BuildTransform for WasmTransformConfig {
             config_to_json(&self.config).map_err(|message| Error::config(at("config"), message))?;
         let module_path = self.module.to_path();
         let loaded = cache::load_component(&module_path, context.state_dir).map_err(|why| {
-            Error::config(at("module"), format!("{}: {why}", module_path.display()))
+            Error::config(at("module"), format!("{}: {why}", self.module.as_written()))
         })?;
         tracing::debug!(
             module = %module_path.display(),
