@@ -21,7 +21,8 @@
 //!   ↑
 //! vocabulary     unit (the load unit) · toss (Toss file facts) · hints (column hints) · env
 //!   ↑
-//! infrastructure error · dates · threads · sqlite (the state file) · remote (retries, HTTP client, TLS)
+//! infrastructure error · dates · threads · sqlite (the state file) · remote (retries, HTTP client, TLS,
+//!                scrubbing secrets)
 //! ```
 //!
 //! - [`unit`](mod@unit): the load unit a source hands over and a sink replaces whole, and its version.
@@ -45,7 +46,7 @@
 //! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
 //! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the pools.
 //! - [`remote`]: what every remote party shares: the retry policy and loop, `Retry-After`, the
-//!   HTTP client, verified TLS.
+//!   HTTP client, verified TLS, and the scrubbing of secrets out of what servers answer.
 //! - [`error`]: the error type and its exit codes.
 
 pub mod config;
