@@ -453,3 +453,47 @@ fn a_server_echoing_the_request_never_gets_the_key_shown_or_stored() {
     assert!(result.stderr.contains("key=***"), "{}", result.stderr);
     assert!(status.stdout.contains("***"), "{}", status.stdout);
 }
+
+#[test]
+fn a_redirect_is_refused_with_its_target_and_the_target_gets_nothing() {
+    let target = server_with_samples();
+    let target_url = target.url();
+    let redirecting = HttpServer::start(move |request| {
+        let query = request
+            .target
+            .split_once('?')
+            .map_or("", |(_, query)| query);
+        Reply::Send(
+            Response::new(302, "Found", "")
+                .header("Location", &format!("{target_url}?{query}"))
+                .header("Connection", "close"),
+        )
+    });
+    let workspace = Workspace::new();
+    let url = redirecting.url("/pg/wmp/outerpage/trxdown.jsp");
+    let pipeline = http_pipeline_at(&workspace, &url, "kinds = [\"AUTH\"]");
+    let result = run(&workspace, &pipeline, &[]);
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    assert_eq!(redirecting.requests().len(), 1);
+    assert!(target.seen().is_empty(), "the redirect was followed");
+    for expected in [
+        "HTTP 302",
+        "does not follow redirects",
+        &target.url(),
+        "put the final URL in `url`",
+    ] {
+        assert!(
+            result.stderr.contains(expected),
+            "{expected:?} missing: {}",
+            result.stderr
+        );
+    }
+    assert!(!result.all_output().contains(&key()), "{}", result.stderr);
+    assert!(workspace.lake_files().is_empty());
+    let status = workspace.engine_with_env(
+        &["status", pipeline.to_str().unwrap(), "--json"],
+        &[("TEST_MERTKEY", MERTKEY)],
+    );
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["files"], serde_json::json!([]), "{status:#}");
+}

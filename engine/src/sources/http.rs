@@ -15,6 +15,10 @@
 //! answers (a status line, a page, a `Location`, a library's error) goes through a
 //! [`Scrubber`] of both before it is shown or stored, since a server or a proxy may echo the
 //! request it got.
+//!
+//! Redirects are refused: following one would send the key (in the URL, and in `Referer`) to an
+//! address the pipeline file does not name, and a redirect to a page without records would mark
+//! the date as loaded with none. A 3xx is an error naming where it pointed.
 
 use super::{
     AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss_file, toss_file_unit,
@@ -151,8 +155,7 @@ impl HttpSourceConfig {
         let client = crate::remote::http::client(ClientSettings {
             section: "[source]",
             timeout: retry_policy.timeout(),
-            // This source has always followed redirects (up to 10), unlike the webhook.
-            redirects: Redirects::Follow,
+            redirects: Redirects::Refuse,
             ca_file: None,
             tls_insecure: self.tls_insecure,
         })?;
@@ -261,6 +264,19 @@ impl HttpSource {
                 why: "HTTP 429 Too Many Requests".into(),
                 after: retry_after(response.headers()),
             };
+        }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|location| String::from_utf8_lossy(location.as_bytes()).into_owned())
+                .unwrap_or_else(|| "an address it did not name".to_owned());
+            return Attempt::Fail(format!(
+                "HTTP {status}, a redirect to {}: the engine does not follow redirects, since \
+                 following one would send the key to an address the pipeline file does not name; \
+                 put the final URL in `url` in [source]",
+                self.scrubber.scrub(&location)
+            ));
         }
         if !status.is_success() {
             let said = match response.bytes().await {
