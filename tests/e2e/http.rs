@@ -1,6 +1,7 @@
 //! The HTTP source against a local `trxdown.jsp` and its failures.
 
 use crate::support::http_server::{HttpServer, Reply, Response};
+use crate::support::secrets::{base64, percent_all, shown_form_of};
 use crate::support::trxdown::{Answer, Trxdown};
 use crate::support::*;
 use std::time::Duration;
@@ -308,50 +309,6 @@ fn a_31_day_backfill_with_one_failing_date_loads_the_other_30_and_names_it() {
         .collect();
     assert_eq!(asked, vec!["20070715".to_owned()]);
     assert_eq!(workspace.lake_files().len(), 31);
-}
-
-/// Every byte as `%XX`: the most thorough percent-encoding of `text`.
-fn percent_all(text: &str) -> String {
-    text.bytes().map(|byte| format!("%{byte:02X}")).collect()
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let word = chunk.iter().enumerate().fold(0u32, |word, (at, &byte)| {
-            word | (u32::from(byte) << (16 - 8 * at))
-        });
-        for at in 0..4 {
-            if at <= chunk.len() {
-                out.push(ALPHABET[((word >> (18 - 6 * at)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// The form of `secret` that `text` shows, if any: whole in any letter case, percent-encoded,
-/// base64-encoded, or any ten characters of it in a row (a secret with a few characters cut).
-fn shown_form_of(secret: &str, text: &str) -> Option<String> {
-    let text = text.to_lowercase();
-    let secret = secret.to_lowercase();
-    let encoded = [
-        percent_all(&secret),
-        base64(secret.as_bytes()).to_lowercase(),
-    ];
-    let windows = secret
-        .char_indices()
-        .filter(|(at, _)| at + 10 <= secret.len())
-        .map(|(at, _)| secret[at..at + 10].to_owned());
-    encoded
-        .into_iter()
-        .map(|form| form.to_lowercase())
-        .chain(windows)
-        .find(|form| text.contains(form.as_str()))
 }
 
 /// A server that answers with what it was sent, as a misconfigured server or a proxy's error

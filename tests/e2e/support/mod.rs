@@ -8,6 +8,7 @@ pub mod ftp_server;
 pub mod http_server;
 pub mod pg;
 pub mod receiver;
+pub mod secrets;
 pub mod trxdown;
 
 use arrow::array::{Array, AsArray, RecordBatch};
