@@ -454,3 +454,34 @@ fn a_redirect_is_refused_with_its_target_and_the_target_gets_nothing() {
     let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(status["files"], serde_json::json!([]), "{status:#}");
 }
+
+#[test]
+fn refetch_downloads_a_closed_day_again_and_loads_only_what_changed() {
+    let server = server_with_samples();
+    let workspace = Workspace::new();
+    let pipeline = http_pipeline(&workspace, &server, "");
+    let first = run(&workspace, &pipeline, &[]);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    let after_first = server.seen().len();
+
+    // Toss corrects the closed day; a plain run trusts what it loaded and asks nothing.
+    let corrected = toss_file(5, "10").replace('\n', "\r\n");
+    server.set_body("toss", "TRX", "20070706", euc_kr(&corrected));
+    let plain = run(&workspace, &pipeline, &[]);
+    assert_eq!(plain.code, 0, "{}", plain.all_output());
+    assert_eq!(server.seen().len(), after_first);
+    assert_eq!(total_rows(&workspace.read_lake(AUTH)), 4);
+
+    // --refetch downloads both files again: the corrected one is loaded, the other one is
+    // recognised by its content and skipped.
+    let refetched = run(&workspace, &pipeline, &["--refetch"]);
+    assert_eq!(refetched.code, 0, "{}", refetched.all_output());
+    assert_eq!(server.seen().len(), after_first + 2);
+    assert!(
+        refetched.stdout.contains("1 loaded, 1 skipped"),
+        "{}",
+        refetched.stdout
+    );
+    assert_eq!(total_rows(&workspace.read_lake(AUTH)), 5);
+    assert_eq!(total_rows(&workspace.read_lake(REV)), 3);
+}

@@ -35,6 +35,10 @@ pub(crate) enum Command {
         pipeline: PathBuf,
         #[command(flatten)]
         dates: DateArgs,
+        /// Download again what the source says is final (the http source's closed days), to
+        /// pick up a file Toss corrected; a download with the same content is still skipped.
+        #[arg(long)]
+        refetch: bool,
     },
     /// Keeps running, loading each new version of today's (and yesterday's) files on Toss's
     /// schedule; stops cleanly on SIGINT / SIGTERM.
@@ -120,7 +124,11 @@ impl Command {
     /// Runs the command.
     pub(crate) fn run(self) -> Result<ExitCode> {
         match self {
-            Command::Run { pipeline, dates } => run::run(&pipeline, &dates),
+            Command::Run {
+                pipeline,
+                dates,
+                refetch,
+            } => run::run(&pipeline, &dates, refetch),
             Command::Watch {
                 pipeline,
                 metrics_addr,

@@ -8,7 +8,7 @@ use engine::{Error, Result};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
+pub(crate) fn run(path: &Path, args: &DateArgs, refetch: bool) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
     let spec = match (args.date, args.from, args.to) {
         (Some(day), _, _) => DatesSpec::Range { from: day, to: day },
@@ -23,6 +23,7 @@ pub(crate) fn run(path: &Path, args: &DateArgs) -> Result<ExitCode> {
     };
     let dates = spec.resolve(korea_today());
     let mut pipeline = Pipeline::build(&config)?;
+    pipeline.refetch_final(refetch);
     let summary = runtime()?.block_on(async {
         let stop = stop_on_signals()?;
         pipeline.run(dates, &stop).await

@@ -36,6 +36,8 @@ pub struct Pipeline {
     parser: ParserConfig,
     transforms: Vec<Box<dyn Transform>>,
     sinks: Vec<Box<dyn Sink>>,
+    /// Fetch again what the source says is final (`engine run --refetch`).
+    refetch_final: bool,
 }
 
 impl Pipeline {
@@ -65,7 +67,14 @@ impl Pipeline {
                 },
             )?,
             state_dir,
+            refetch_final: false,
         })
+    }
+
+    /// Whether units the source calls final are fetched again (a fetch with the content loaded
+    /// before is still skipped): for a day the source corrected after it closed.
+    pub fn refetch_final(&mut self, refetch: bool) {
+        self.refetch_final = refetch;
     }
 
     /// The transforms' names, in order.
@@ -203,13 +212,14 @@ impl Pipeline {
     }
 
     /// Whether a unit needs no fetch at all: the listing shows the version loaded before, or
-    /// the source says what was loaded then is final.
+    /// the source says what was loaded then is final (unless told to fetch that again).
     fn is_unchanged(&self, previous: &LoadedVersion, unit: &LoadUnit) -> bool {
         if previous.version.same_as(&unit.version) {
             return true;
         }
-        chrono::DateTime::parse_from_rfc3339(&previous.loaded_at)
-            .is_ok_and(|loaded_at| self.source.is_final(unit, loaded_at))
+        !self.refetch_final
+            && chrono::DateTime::parse_from_rfc3339(&previous.loaded_at)
+                .is_ok_and(|loaded_at| self.source.is_final(unit, loaded_at))
     }
 }
 
