@@ -211,8 +211,14 @@ impl HttpSource {
         }
     }
 
-    /// The request URL without the key: what users see.
+    /// The request URL without the key and without a `user:password@` the configured URL may
+    /// carry: what users see.
     fn public_url(&self, file: &TossFileName) -> reqwest::Url {
+        without_credentials(self.unsigned_url(file))
+    }
+
+    /// The configured URL with the file's query, but not the key.
+    fn unsigned_url(&self, file: &TossFileName) -> reqwest::Url {
         let mut url = self.url.clone();
         url.query_pairs_mut()
             .append_pair("mertid", &file.mid)
@@ -223,7 +229,7 @@ impl HttpSource {
 
     fn signed_url(&self, file: &TossFileName) -> reqwest::Url {
         let key = signing_key(&file.mid, &self.mertkey);
-        let mut url = self.public_url(file);
+        let mut url = self.unsigned_url(file);
         url.query_pairs_mut().append_pair("key", &key);
         url
     }
@@ -382,10 +388,18 @@ impl Source for HttpSource {
     }
 
     fn describe(&self) -> String {
-        let mut url = self.url.clone();
+        let mut url = without_credentials(self.url.clone());
         url.set_query(None);
         format!("http {url}")
     }
+}
+
+/// `url` without its `user:password@`.
+fn without_credentials(mut url: reqwest::Url) -> reqwest::Url {
+    // Both fail only for URLs that cannot carry credentials, which then have none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url
 }
 
 fn spool(body: &[u8]) -> std::io::Result<std::fs::File> {
@@ -483,6 +497,21 @@ mod tests {
         // What users see carries everything but the key.
         let public = source("secret").public_url(&file());
         assert!(!public.as_str().contains("key="), "{public}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_sent_but_never_shown() {
+        let config: HttpSourceConfig = toml::from_str(
+            "url = \"https://proxy:pw-Secret-19@toss.example/trxdown.jsp\"\nmertkey = \"k\"\nmids = [\"tosstest\"]",
+        )
+        .unwrap();
+        let source = config.build_source().unwrap();
+        assert_eq!(source.describe(), "http https://toss.example/trxdown.jsp");
+        let public = source.public_url(&file());
+        assert_eq!(public.host_str(), Some("toss.example"));
+        assert!(!public.as_str().contains("pw-Secret-19"), "{public}");
+        assert_eq!(source.signed_url(&file()).password(), Some("pw-Secret-19"));
+        assert_eq!(source.scrubber.scrub("denied pw-Secret-19"), "denied ***");
     }
 
     #[test]
