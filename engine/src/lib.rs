@@ -22,7 +22,7 @@
 //! vocabulary     unit (the load unit) · toss (Toss file facts) · hints (column hints) · env
 //!   ↑
 //! infrastructure error · dates · threads · private (files for the engine's user only) · sqlite
-//!                (the state file) · remote (retries, HTTP client, TLS)
+//!                (the state file) · remote (retries, HTTP client, TLS, scrubbing secrets)
 //! ```
 //!
 //! - [`unit`](mod@unit): the load unit a source hands over and a sink replaces whole, and its version.
@@ -47,7 +47,7 @@
 //! - [`private`]: files and folders readable by the engine's user only.
 //! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the pools.
 //! - [`remote`]: what every remote party shares: the retry policy and loop, `Retry-After`, the
-//!   HTTP client, verified TLS.
+//!   HTTP client, verified TLS, and the scrubbing of secrets out of what servers answer.
 //! - [`error`]: the error type and its exit codes.
 
 pub mod config;

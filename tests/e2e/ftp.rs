@@ -1,7 +1,10 @@
 //! The `ftp` source against a real FTP(S) server (`support::ftp_server`): listing, incremental
-//! loads, files that grow while downloaded, dropped data connections, wrong passwords and FTPS.
+//! loads, files that grow while downloaded, dropped data connections, wrong passwords and FTPS;
+//! and against `support::mini_ftp` for what libunftp cannot do: a server without MLSD, implicit
+//! FTPS, and active mode.
 
 use crate::support::ftp_server::{FtpServer, SERVER_PASSWORD, USER};
+use crate::support::mini_ftp::{self, MiniFtp};
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -373,4 +376,121 @@ fn the_shipped_ftp_pipeline_loads_over_ftps_through_the_plugins() {
     let rev = read_parquet(&workspace.path("lake/toss").join(REV_FILE));
     assert_eq!(total_rows(&rev), 3);
     assert!(!run.all_output().contains(SERVER_PASSWORD));
+}
+
+/// The [`MiniFtp`] server with the two shipped samples, modified at noon on 2007-07-06.
+fn mini_server_with_samples(pki: Option<&TestPki>) -> MiniFtp {
+    let server = MiniFtp::start(pki);
+    for name in [AUTH, "toss_REV_20070706.dat"] {
+        server.put(
+            name,
+            &std::fs::read(sample(name)).unwrap(),
+            "20070706120000",
+        );
+    }
+    server
+}
+
+fn count(commands: &[String], verb: &str) -> usize {
+    commands.iter().filter(|command| *command == verb).count()
+}
+
+fn run_mini(workspace: &Workspace, pipeline: &Path) -> Run {
+    run_with(workspace, pipeline, mini_ftp::PASSWORD, &[])
+}
+
+#[test]
+fn without_mlsd_the_listing_uses_nlst_size_and_mdtm() {
+    let server = mini_server_with_samples(None);
+    let workspace = Workspace::new();
+    let pipeline = ftp_pipeline(&workspace, server.port, FAST_RETRIES);
+    let pipeline = pipeline.as_path();
+    let first = run_mini(&workspace, pipeline);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    assert_eq!(workspace.lake_files(), vec![AUTH_FILE, REV_FILE]);
+    assert_eq!(total_rows(&workspace.read_lake(AUTH_FILE)), 4);
+    let commands = server.commands();
+    assert_eq!(count(&commands, "MLSD"), 0, "{commands:?}");
+    assert!(count(&commands, "NLST") >= 1, "{commands:?}");
+    assert!(count(&commands, "SIZE") >= 2, "{commands:?}");
+    assert!(count(&commands, "MDTM") >= 2, "{commands:?}");
+    assert_eq!(count(&commands, "RETR"), 2, "{commands:?}");
+
+    // The versions came from SIZE and MDTM: an unchanged folder downloads nothing.
+    let second = run_mini(&workspace, pipeline);
+    assert_eq!(second.code, 0, "{}", second.all_output());
+    assert!(
+        second.stdout.contains("0 loaded, 2 skipped"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(count(&server.commands(), "RETR"), 2);
+
+    // A new version (longer, later) is seen through them too, and replaces the old one.
+    server.put(AUTH, toss_file(5, "10").as_bytes(), "20070706124500");
+    let third = run_mini(&workspace, pipeline);
+    assert_eq!(third.code, 0, "{}", third.all_output());
+    assert!(third.stdout.contains("1 loaded"), "{}", third.stdout);
+    assert_eq!(total_rows(&workspace.read_lake(AUTH_FILE)), 5);
+}
+
+#[test]
+fn implicit_ftps_speaks_tls_from_the_first_byte() {
+    let pki = TestPki::new();
+    let server = mini_server_with_samples(Some(&pki));
+    let workspace = Workspace::new();
+    let pipeline = ftp_pipeline(
+        &workspace,
+        server.port,
+        &format!(
+            "tls = \"implicit\"\nca_file = \"{}\"\n{FAST_RETRIES}",
+            pki.path("ca.pem").display()
+        ),
+    );
+    let trusted = run_mini(&workspace, &pipeline);
+    assert_eq!(trusted.code, 0, "{}", trusted.all_output());
+    assert_eq!(workspace.lake_files(), vec![AUTH_FILE, REV_FILE]);
+    assert_eq!(total_rows(&workspace.read_lake(AUTH_FILE)), 4);
+    let commands = server.commands();
+    assert_eq!(count(&commands, "RETR"), 2, "{commands:?}");
+    assert_eq!(count(&commands, "AUTH"), 0, "no AUTH TLS: {commands:?}");
+
+    // The TLS is real: without the CA the certificate is refused and nothing is loaded.
+    let workspace = Workspace::new();
+    let pipeline = ftp_pipeline(
+        &workspace,
+        server.port,
+        &format!("tls = \"implicit\"\n{FAST_RETRIES}"),
+    );
+    let untrusted = run_mini(&workspace, &pipeline);
+    assert_eq!(untrusted.code, 1, "{}", untrusted.all_output());
+    assert!(
+        untrusted.stderr.contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(workspace.lake_files().is_empty());
+}
+
+#[test]
+fn active_mode_lets_the_server_open_the_data_connections() {
+    let server = mini_server_with_samples(None);
+    let workspace = Workspace::new();
+    let pipeline = ftp_pipeline(
+        &workspace,
+        server.port,
+        &format!("passive = false\n{FAST_RETRIES}"),
+    );
+    let result = run_mini(&workspace, &pipeline);
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    assert_eq!(workspace.lake_files(), vec![AUTH_FILE, REV_FILE]);
+    assert_eq!(total_rows(&workspace.read_lake(AUTH_FILE)), 4);
+    let commands = server.commands();
+    assert_eq!(
+        count(&commands, "PASV") + count(&commands, "EPSV"),
+        0,
+        "{commands:?}"
+    );
+    // One data connection for the listing and one per file, each announced by PORT.
+    assert_eq!(count(&commands, "PORT"), 3, "{commands:?}");
 }

@@ -1,5 +1,7 @@
 //! The HTTP source against a local `trxdown.jsp` and its failures.
 
+use crate::support::http_server::{HttpServer, Reply, Response};
+use crate::support::secrets::{base64, percent_all, shown_form_of};
 use crate::support::trxdown::{Answer, Trxdown};
 use crate::support::*;
 use std::time::Duration;
@@ -32,6 +34,11 @@ fn server_with_samples() -> Trxdown {
 }
 
 fn http_pipeline(workspace: &Workspace, server: &Trxdown, extra: &str) -> std::path::PathBuf {
+    http_pipeline_at(workspace, &server.url(), extra)
+}
+
+/// The test pipeline downloading from `url`, with `extra` keys in `[source]`.
+fn http_pipeline_at(workspace: &Workspace, url: &str, extra: &str) -> std::path::PathBuf {
     workspace.pipeline(
         "pipeline.toml",
         &format!(
@@ -41,7 +48,7 @@ dates = "2007-07-06"
 
 [source]
 type = "http"
-url = "{}"
+url = "{url}"
 mertkey = "${{TEST_MERTKEY}}"
 mids = ["toss"]
 timeout_secs = 2
@@ -52,8 +59,7 @@ retry_base_ms = 50
 [[sinks]]
 type = "parquet"
 path = "lake"
-"#,
-            server.url()
+"#
         ),
     )
 }
@@ -303,4 +309,179 @@ fn a_31_day_backfill_with_one_failing_date_loads_the_other_30_and_names_it() {
         .collect();
     assert_eq!(asked, vec!["20070715".to_owned()]);
     assert_eq!(workspace.lake_files().len(), 31);
+}
+
+/// A server that answers with what it was sent, as a misconfigured server or a proxy's error
+/// page does, and with the secrets in the forms such pages use: per trxdate, the request line
+/// and headers with a 500, the request line with a 200, the key and mertkey upper-cased,
+/// percent-encoded, base64-encoded, and with their first and last characters cut.
+fn echoing_server() -> HttpServer {
+    HttpServer::start(|request| {
+        let key = key();
+        let mut echo = format!("{} {} HTTP/1.1\r\n", request.method, request.target);
+        for (name, value) in &request.headers {
+            echo.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let trxdate = request.query().get("trxdate").cloned().unwrap_or_default();
+        let (status, body) = match trxdate.as_str() {
+            "20070701" => (500, echo),
+            "20070702" => (200, echo),
+            "20070703" => (
+                200,
+                format!(
+                    "ERROR: key {} does not match mertkey {}",
+                    key.to_uppercase(),
+                    MERTKEY.to_uppercase()
+                ),
+            ),
+            "20070704" => (
+                403,
+                format!(
+                    "<html><head><title>denied {}</title></head><body>{}</body></html>",
+                    percent_all(&key),
+                    percent_all(MERTKEY)
+                ),
+            ),
+            "20070705" => (
+                200,
+                format!(
+                    "<html><head><title>{} {}</title></head></html>",
+                    base64(key.as_bytes()),
+                    base64(MERTKEY.as_bytes())
+                ),
+            ),
+            _ => (
+                502,
+                format!(
+                    "Bad gateway for key={} mertkey={}",
+                    &key[1..key.len() - 1],
+                    &MERTKEY[1..MERTKEY.len() - 1]
+                ),
+            ),
+        };
+        Reply::Send(Response::new(status, "Echo", body).header("Connection", "close"))
+    })
+}
+
+#[test]
+fn a_server_echoing_the_request_never_gets_the_key_shown_or_stored() {
+    let server = echoing_server();
+    let workspace = Workspace::new();
+    let url = server.url("/pg/wmp/outerpage/trxdown.jsp");
+    let pipeline = http_pipeline_at(&workspace, &url, "kinds = [\"AUTH\"]");
+    let result = run(
+        &workspace,
+        &pipeline,
+        &["--from", "2007-07-01", "--to", "2007-07-06"],
+    );
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    // Each date failed with what its server said, secrets blanked out.
+    for date in [
+        "20070701", "20070702", "20070703", "20070704", "20070705", "20070706",
+    ] {
+        assert!(
+            result.stderr.contains(&format!("toss_AUTH_{date}.dat")),
+            "{}",
+            result.stderr
+        );
+    }
+    let status = workspace.engine_with_env(
+        &["status", pipeline.to_str().unwrap(), "--json"],
+        &[("TEST_MERTKEY", MERTKEY)],
+    );
+    assert_eq!(status.code, 0, "{}", status.all_output());
+    let stored = String::from_utf8_lossy(&everything_written(&workspace)).into_owned();
+    assert!(
+        workspace.path(".engine/state.sqlite").exists(),
+        "the run was recorded"
+    );
+    for secret in [key().as_str(), MERTKEY] {
+        for (place, text) in [
+            ("the output", result.all_output()),
+            ("status --json", status.all_output()),
+            ("the files written", stored.clone()),
+        ] {
+            if let Some(form) = shown_form_of(secret, &text) {
+                panic!("{place} shows {form:?} of {secret:?}:\n{text}");
+            }
+        }
+    }
+    // What the servers said is still shown, with the secrets blanked out.
+    assert!(result.stderr.contains("key=***"), "{}", result.stderr);
+    assert!(status.stdout.contains("***"), "{}", status.stdout);
+}
+
+#[test]
+fn a_redirect_is_refused_with_its_target_and_the_target_gets_nothing() {
+    let target = server_with_samples();
+    let target_url = target.url();
+    let redirecting = HttpServer::start(move |request| {
+        let query = request
+            .target
+            .split_once('?')
+            .map_or("", |(_, query)| query);
+        Reply::Send(
+            Response::new(302, "Found", "")
+                .header("Location", &format!("{target_url}?{query}"))
+                .header("Connection", "close"),
+        )
+    });
+    let workspace = Workspace::new();
+    let url = redirecting.url("/pg/wmp/outerpage/trxdown.jsp");
+    let pipeline = http_pipeline_at(&workspace, &url, "kinds = [\"AUTH\"]");
+    let result = run(&workspace, &pipeline, &[]);
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    assert_eq!(redirecting.requests().len(), 1);
+    assert!(target.seen().is_empty(), "the redirect was followed");
+    for expected in [
+        "HTTP 302",
+        "does not follow redirects",
+        &target.url(),
+        "put the final URL in `url`",
+    ] {
+        assert!(
+            result.stderr.contains(expected),
+            "{expected:?} missing: {}",
+            result.stderr
+        );
+    }
+    assert!(!result.all_output().contains(&key()), "{}", result.stderr);
+    assert!(workspace.lake_files().is_empty());
+    let status = workspace.engine_with_env(
+        &["status", pipeline.to_str().unwrap(), "--json"],
+        &[("TEST_MERTKEY", MERTKEY)],
+    );
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["files"], serde_json::json!([]), "{status:#}");
+}
+
+#[test]
+fn refetch_downloads_a_closed_day_again_and_loads_only_what_changed() {
+    let server = server_with_samples();
+    let workspace = Workspace::new();
+    let pipeline = http_pipeline(&workspace, &server, "");
+    let first = run(&workspace, &pipeline, &[]);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    let after_first = server.seen().len();
+
+    // Toss corrects the closed day; a plain run trusts what it loaded and asks nothing.
+    let corrected = toss_file(5, "10").replace('\n', "\r\n");
+    server.set_body("toss", "TRX", "20070706", euc_kr(&corrected));
+    let plain = run(&workspace, &pipeline, &[]);
+    assert_eq!(plain.code, 0, "{}", plain.all_output());
+    assert_eq!(server.seen().len(), after_first);
+    assert_eq!(total_rows(&workspace.read_lake(AUTH)), 4);
+
+    // --refetch downloads both files again: the corrected one is loaded, the other one is
+    // recognised by its content and skipped.
+    let refetched = run(&workspace, &pipeline, &["--refetch"]);
+    assert_eq!(refetched.code, 0, "{}", refetched.all_output());
+    assert_eq!(server.seen().len(), after_first + 2);
+    assert!(
+        refetched.stdout.contains("1 loaded, 1 skipped"),
+        "{}",
+        refetched.stdout
+    );
+    assert_eq!(total_rows(&workspace.read_lake(AUTH)), 5);
+    assert_eq!(total_rows(&workspace.read_lake(REV)), 3);
 }

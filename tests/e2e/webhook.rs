@@ -1,7 +1,9 @@
 //! The webhook sink against a local receiver that verifies every
 //! signature, counts deliveries per Idempotency-Key and fails on request.
 
+use crate::support::http_server::{HttpServer, Reply, Response};
 use crate::support::receiver::{Answer, Receiver};
+use crate::support::secrets::{base64, shown_form_of};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -583,4 +585,59 @@ timeout_secs = 5
             "{file:#}"
         );
     }
+}
+
+/// A receiver behind a proxy that echoes the request in its error page: the token in the URL's
+/// query, the `Authorization` header, and both again upper-cased and base64-encoded.
+#[test]
+fn a_receiver_echoing_the_request_never_gets_a_token_shown_or_stored() {
+    const URL_TOKEN: &str = "qs-Token-93kd71";
+    let echoing = HttpServer::start(|request| {
+        let mut echo = format!("{} {} HTTP/1.1\n", request.method, request.target);
+        for (name, value) in &request.headers {
+            echo.push_str(&format!("{name}: {value}\n"));
+        }
+        echo.push_str(&format!(
+            "token {} bearer {} ({}, {})",
+            URL_TOKEN.to_uppercase(),
+            TOKEN.to_uppercase(),
+            base64(URL_TOKEN.as_bytes()),
+            base64(TOKEN.as_bytes())
+        ));
+        Reply::Send(Response::new(400, "Bad Request", echo).header("Connection", "close"))
+    });
+    let workspace = Workspace::new();
+    std::fs::write(workspace.inbox(REV), lines(1..=3, "20")).unwrap();
+    let url = echoing.url(&format!("/hook?token={URL_TOKEN}"));
+    let receiver = Receiver::start(SECRET);
+    let text = std::fs::read_to_string(webhook_pipeline(&workspace, &receiver, "", ""))
+        .unwrap()
+        .replace(&receiver.url(), &url);
+    let pipeline = workspace.pipeline("echo.toml", &text);
+    let result = run(&workspace, &pipeline, &[]);
+    assert_eq!(result.code, 1, "{}", result.all_output());
+    assert_eq!(echoing.requests().len(), 1, "a 400 is not retried");
+    let status = workspace.engine_with_env(
+        &["status", pipeline.to_str().unwrap(), "--json"],
+        &[
+            ("TEST_WEBHOOK_SECRET", SECRET),
+            ("TEST_WEBHOOK_TOKEN", TOKEN),
+        ],
+    );
+    assert_eq!(status.code, 0, "{}", status.all_output());
+    let stored = String::from_utf8_lossy(&everything_written(&workspace))
+        .replace(&format!("?token={URL_TOKEN}"), "");
+    for secret in [URL_TOKEN, TOKEN, SECRET] {
+        for (place, text) in [
+            ("the output", result.all_output()),
+            ("status --json", status.all_output()),
+            ("the files written (but the pipeline file)", stored.clone()),
+        ] {
+            if let Some(form) = shown_form_of(secret, &text) {
+                panic!("{place} shows {form:?} of {secret:?}:\n{text}");
+            }
+        }
+    }
+    // What the receiver said is still shown, with the tokens blanked out.
+    assert!(result.stderr.contains("token=***"), "{}", result.stderr);
 }

@@ -101,6 +101,11 @@ pub(crate) struct ReloadArgs {
     /// was deleted from a sink by hand, say); each sink replaces what it holds of them.
     #[arg(long)]
     force: bool,
+    /// Download again what the source says is final (the http source's closed days), to pick
+    /// up a file Toss corrected; unlike --force, a download with the content loaded before is
+    /// still skipped.
+    #[arg(long)]
+    refetch: bool,
     /// Only this file (repeat for more), by name, e.g. toss_AUTH_20261201.dat; without --date
     /// or --from/--to, a Toss file name also selects its business date.
     #[arg(long = "file", value_name = "NAME")]

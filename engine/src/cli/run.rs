@@ -36,6 +36,7 @@ pub(crate) fn run(path: &Path, args: &DateArgs, reload: &ReloadArgs) -> Result<E
     };
     let options = RunOptions {
         force: reload.force,
+        refetch: reload.refetch,
         only: (!reload.files.is_empty()).then(|| reload.files.iter().cloned().collect()),
     };
     let dates = spec.resolve(korea_today());

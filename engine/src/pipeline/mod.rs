@@ -164,7 +164,9 @@ impl Pipeline {
         let mut to_fetch = Vec::new();
         for unit in listing.units {
             match store.loaded(&self.name, &unit.name) {
-                Ok(Some(previous)) if !options.force && self.is_unchanged(&previous, &unit) => {
+                Ok(Some(previous))
+                    if !options.force && self.is_unchanged(&previous, &unit, options) =>
+                {
                     let report = FileReport::new(unit.name.clone(), skipped(&previous));
                     log_report(&report);
                     summary.files.push(report);
@@ -278,13 +280,19 @@ impl Pipeline {
     }
 
     /// Whether a unit needs no fetch at all: the listing shows the version loaded before, or
-    /// the source says what was loaded then is final.
-    fn is_unchanged(&self, previous: &LoadedVersion, unit: &LoadUnit) -> bool {
+    /// the source says what was loaded then is final (unless told to fetch that again).
+    fn is_unchanged(
+        &self,
+        previous: &LoadedVersion,
+        unit: &LoadUnit,
+        options: &RunOptions,
+    ) -> bool {
         if previous.version.same_as(&unit.version) {
             return true;
         }
-        chrono::DateTime::parse_from_rfc3339(&previous.loaded_at)
-            .is_ok_and(|loaded_at| self.source.is_final(unit, loaded_at))
+        !options.refetch
+            && chrono::DateTime::parse_from_rfc3339(&previous.loaded_at)
+                .is_ok_and(|loaded_at| self.source.is_final(unit, loaded_at))
     }
 }
 
@@ -294,6 +302,9 @@ pub struct RunOptions {
     /// Load the units again even where the state store says this version is loaded (or the
     /// source says it is final): for sinks whose data was deleted or damaged by hand.
     pub force: bool,
+    /// Fetch again what the source says is final (`engine run --refetch`; a fetch with the
+    /// content loaded before is still skipped): for a day the source corrected after it closed.
+    pub refetch: bool,
     /// Only these units (by name); a name the source does not list fails the run.
     pub only: Option<BTreeSet<String>>,
 }

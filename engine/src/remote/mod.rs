@@ -8,8 +8,10 @@
 //! - [`retry_after`]: the `Retry-After` header of a busy HTTP server.
 //! - [`http`]: the HTTP client (timeouts, User-Agent, redirects, TLS) and URL-free error text.
 //! - [`tls`]: verified TLS, with `ca_file` and `tls_insecure`.
+//! - [`scrub`]: secrets, and the forms an echo gives them, out of whatever a server answers.
 
 pub mod http;
 pub mod retry;
 pub mod retry_after;
+pub mod scrub;
 pub mod tls;

@@ -11,7 +11,14 @@
 //! 00:05 upload of the full day) is final and is not fetched again.
 //!
 //! The mertkey and the key derived from it never leave this module: the URL a user sees (in
-//! logs, errors and the `source_file` column) is the URL without `key`.
+//! logs, errors and the `source_file` column) is the URL without `key`, and everything the server
+//! answers (a status line, a page, a `Location`, a library's error) goes through a
+//! [`Scrubber`] of both before it is shown or stored, since a server or a proxy may echo the
+//! request it got.
+//!
+//! Redirects are refused: following one would send the key (in the URL, and in `Referer`) to an
+//! address the pipeline file does not name, and a redirect to a page without records would mark
+//! the date as loaded with none. A 3xx is an error naming where it pointed.
 
 use super::{
     AfterRead, BuildSource, Fetched, Listing, Source, TossFileName, toss_file, toss_file_unit,
@@ -22,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::remote::http::{ClientSettings, Redirects, describe_error};
 use crate::remote::retry::{Attempt, Failed, RetryPolicy, retry};
 use crate::remote::retry_after::retry_after;
+use crate::remote::scrub::Scrubber;
 use crate::toss::RecordKind;
 use crate::unit::{FileVersion, LoadUnit};
 use chrono::{DateTime, FixedOffset};
@@ -147,16 +155,24 @@ impl HttpSourceConfig {
         let client = crate::remote::http::client(ClientSettings {
             section: "[source]",
             timeout: retry_policy.timeout(),
-            // This source has always followed redirects (up to 10), unlike the webhook.
-            redirects: Redirects::Follow,
+            redirects: Redirects::Refuse,
             ca_file: None,
             tls_insecure: self.tls_insecure,
         })?;
+        let mertkey = self.mertkey.expose().to_owned();
+        let mids: Vec<String> = self.mids.iter().map(|mid| mid.to_string()).collect();
+        let mut scrubber = Scrubber::new();
+        scrubber.add(&mertkey);
+        for mid in &mids {
+            scrubber.add(&signing_key(mid, &mertkey));
+        }
+        scrubber.add_url(&url);
         Ok(HttpSource {
             client,
             url,
-            mertkey: self.mertkey.expose().to_owned(),
-            mids: self.mids.iter().map(|mid| mid.to_string()).collect(),
+            mertkey,
+            mids,
+            scrubber,
             kinds: self
                 .kinds
                 .clone()
@@ -175,7 +191,17 @@ struct HttpSource {
     kinds: Vec<RecordKind>,
     retry_policy: RetryPolicy,
     concurrency: usize,
+    /// The mertkey and each mid's key, for everything the server answers.
+    scrubber: Scrubber,
 }
+
+/// `key`: the lowercase hex MD5 of the mid followed by the mertkey.
+fn signing_key(mid: &str, mertkey: &str) -> String {
+    hex::encode(Md5::digest(format!("{mid}{mertkey}")))
+}
+
+/// How much of an answer's body an error shows.
+const EXCERPT_CHARS: usize = 200;
 
 impl HttpSource {
     fn service_code(kind: RecordKind) -> &'static str {
@@ -185,8 +211,14 @@ impl HttpSource {
         }
     }
 
-    /// The request URL without the key: what users see.
+    /// The request URL without the key and without a `user:password@` the configured URL may
+    /// carry: what users see.
     fn public_url(&self, file: &TossFileName) -> reqwest::Url {
+        without_credentials(self.unsigned_url(file))
+    }
+
+    /// The configured URL with the file's query, but not the key.
+    fn unsigned_url(&self, file: &TossFileName) -> reqwest::Url {
         let mut url = self.url.clone();
         url.query_pairs_mut()
             .append_pair("mertid", &file.mid)
@@ -196,8 +228,8 @@ impl HttpSource {
     }
 
     fn signed_url(&self, file: &TossFileName) -> reqwest::Url {
-        let key = hex::encode(Md5::digest(format!("{}{}", file.mid, self.mertkey)));
-        let mut url = self.public_url(file);
+        let key = signing_key(&file.mid, &self.mertkey);
+        let mut url = self.unsigned_url(file);
         url.query_pairs_mut().append_pair("key", &key);
         url
     }
@@ -205,13 +237,24 @@ impl HttpSource {
     fn failed(&self, file: &LoadUnit, message: String) -> Error {
         Error::Source {
             source_name: self.describe(),
-            message: format!("{}: {message}", file.name),
+            message: self.scrubber.scrub(&format!("{}: {message}", file.name)),
             cause: None,
         }
     }
 
-    /// One GET of `file`: its body, or why not.
+    /// One GET of `file`: its body, or why not, with the secrets scrubbed out of the why.
     async fn attempt(&self, file: &LoadUnit) -> Attempt<Vec<u8>> {
+        match self.attempt_unscrubbed(file).await {
+            Attempt::Done(body) => Attempt::Done(body),
+            Attempt::Retry { why, after } => Attempt::Retry {
+                why: self.scrubber.scrub(&why),
+                after,
+            },
+            Attempt::Fail(why) => Attempt::Fail(self.scrubber.scrub(&why)),
+        }
+    }
+
+    async fn attempt_unscrubbed(&self, file: &LoadUnit) -> Attempt<Vec<u8>> {
         let response = match self
             .client
             .get(self.signed_url(&toss_file(file)))
@@ -228,11 +271,33 @@ impl HttpSource {
                 after: retry_after(response.headers()),
             };
         }
-        if status.is_server_error() {
-            return Attempt::retry(format!("HTTP {status}"));
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|location| String::from_utf8_lossy(location.as_bytes()).into_owned())
+                .unwrap_or_else(|| "an address it did not name".to_owned());
+            return Attempt::Fail(format!(
+                "HTTP {status}, a redirect to {}: the engine does not follow redirects, since \
+                 following one would send the key to an address the pipeline file does not name; \
+                 put the final URL in `url` in [source]",
+                self.scrubber.scrub(&location)
+            ));
         }
         if !status.is_success() {
-            return Attempt::Fail(format!("HTTP {status}: {}", meaning_of(status)));
+            let said = match response.bytes().await {
+                Ok(body) => self.scrubber.excerpt(&body, EXCERPT_CHARS),
+                Err(_) => String::new(),
+            };
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!("; it said: {said}")
+            };
+            if status.is_server_error() {
+                return Attempt::retry(format!("HTTP {status}{said}"));
+            }
+            return Attempt::Fail(format!("HTTP {status}: {}{said}", meaning_of(status)));
         }
         match response.bytes().await {
             Ok(body) => Attempt::Done(body.to_vec()),
@@ -285,7 +350,7 @@ impl Source for HttpSource {
                 return Err(self.failed(file, format!("{why} (gave up after {attempts} attempts)")));
             }
         };
-        if let Some(problem) = not_toss_records(&body) {
+        if let Some(problem) = not_toss_records(&body, &self.scrubber) {
             return Err(self.failed(
                 file,
                 format!("the server answered {problem} instead of Toss records"),
@@ -323,10 +388,18 @@ impl Source for HttpSource {
     }
 
     fn describe(&self) -> String {
-        let mut url = self.url.clone();
+        let mut url = without_credentials(self.url.clone());
         url.set_query(None);
         format!("http {url}")
     }
+}
+
+/// `url` without its `user:password@`.
+fn without_credentials(mut url: reqwest::Url) -> reqwest::Url {
+    // Both fail only for URLs that cannot carry credentials, which then have none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url
 }
 
 fn spool(body: &[u8]) -> std::io::Result<std::fs::File> {
@@ -346,8 +419,9 @@ fn meaning_of(status: reqwest::StatusCode) -> &'static str {
 }
 
 /// Recognises an error the server sent as a body with status 200: an HTML page, a JSON error, or
-/// a line of text that is no Toss record. An empty body is a day without records.
-fn not_toss_records(body: &[u8]) -> Option<String> {
+/// a line of text that is no Toss record, described with `scrubber`'s secrets blanked out. An
+/// empty body is a day without records.
+fn not_toss_records(body: &[u8], scrubber: &Scrubber) -> Option<String> {
     let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let first_line = text
         .split(|&byte| byte == b'\n')
@@ -360,6 +434,7 @@ fn not_toss_records(body: &[u8]) -> Option<String> {
                 .0
                 .into_owned()
         });
+        let decoded = scrubber.scrub(&decoded);
         let mut shown: String = decoded.chars().take(120).collect();
         if decoded.chars().count() > 120 {
             shown.push('…');
@@ -371,7 +446,7 @@ fn not_toss_records(body: &[u8]) -> Option<String> {
         let title = lower
             .split_once("<title>")
             .and_then(|(_, rest)| rest.split_once("</title>"))
-            .map(|(title, _)| title.trim().to_owned());
+            .map(|(title, _)| scrubber.scrub(title.trim()));
         return Some(match title {
             Some(title) if !title.is_empty() => format!("an HTML page (title: {title:?})"),
             _ => "an HTML page".to_owned(),
@@ -425,6 +500,21 @@ mod tests {
     }
 
     #[test]
+    fn credentials_in_the_url_are_sent_but_never_shown() {
+        let config: HttpSourceConfig = toml::from_str(
+            "url = \"https://proxy:pw-Secret-19@toss.example/trxdown.jsp\"\nmertkey = \"k\"\nmids = [\"tosstest\"]",
+        )
+        .unwrap();
+        let source = config.build_source().unwrap();
+        assert_eq!(source.describe(), "http https://toss.example/trxdown.jsp");
+        let public = source.public_url(&file());
+        assert_eq!(public.host_str(), Some("toss.example"));
+        assert!(!public.as_str().contains("pw-Secret-19"), "{public}");
+        assert_eq!(source.signed_url(&file()).password(), Some("pw-Secret-19"));
+        assert_eq!(source.scrubber.scrub("denied pw-Secret-19"), "denied ***");
+    }
+
+    #[test]
     fn retry_settings_default_and_are_checked() {
         let config: HttpSourceConfig =
             toml::from_str("mertkey = \"k\"\nmids = [\"toss\"]").unwrap();
@@ -436,20 +526,43 @@ mod tests {
     }
 
     #[test]
+    fn what_the_server_says_is_shown_without_the_key_or_the_mertkey() {
+        let source = source("secret-mertkey");
+        // md5("tosstest" + "secret-mertkey"): printf tosstestsecret-mertkey | md5sum
+        let key = signing_key("tosstest", "secret-mertkey");
+        assert_eq!(key, "2363fe2881d743c951740bbf86c2e689");
+        let echo = format!(
+            "GET /trxdown.jsp?key={} (mertkey SECRET-MERTKEY)\n",
+            key.to_uppercase()
+        );
+        let problem = not_toss_records(echo.as_bytes(), &source.scrubber).unwrap();
+        assert_eq!(
+            problem,
+            "the message \"GET /trxdown.jsp?key=*** (mertkey ***)\""
+        );
+        let page = format!("<html><title>{key}</title></html>");
+        let problem = not_toss_records(page.as_bytes(), &source.scrubber).unwrap();
+        assert_eq!(problem, "an HTML page (title: \"***\")");
+    }
+
+    #[test]
     fn error_pages_are_told_apart_from_records() {
-        assert!(not_toss_records(b"").is_none());
-        assert!(not_toss_records(b"\r\n\r\n").is_none());
+        assert!(not_toss_records(b"", &Scrubber::new()).is_none());
+        assert!(not_toss_records(b"\r\n\r\n", &Scrubber::new()).is_none());
         let record = "toss;SC0010;t1;o1;11100;국민;b;1000;N;20070706120000;00000001;10\r\n";
-        assert!(not_toss_records(record.as_bytes()).is_none());
-        let html = not_toss_records(b"\r\n<html><head><title>Error 500</title></head></html>");
+        assert!(not_toss_records(record.as_bytes(), &Scrubber::new()).is_none());
+        let html = not_toss_records(
+            b"\r\n<html><head><title>Error 500</title></head></html>",
+            &Scrubber::new(),
+        );
         assert_eq!(html.as_deref(), Some("an HTML page (title: \"error 500\")"));
         assert!(
-            not_toss_records(b"{\"error\":\"bad key\"}")
+            not_toss_records(b"{\"error\":\"bad key\"}", &Scrubber::new())
                 .unwrap()
                 .contains("JSON")
         );
         assert!(
-            not_toss_records(b"ERROR: invalid key\n")
+            not_toss_records(b"ERROR: invalid key\n", &Scrubber::new())
                 .unwrap()
                 .contains("invalid key")
         );

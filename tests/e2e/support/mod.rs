@@ -1,13 +1,16 @@
 //! What every end-to-end test needs: a temporary workspace, the engine binary, Toss lines, and a
 //! way to read the lake back. The servers the engine talks to in tests live in the submodules:
-//! a PostgreSQL server ([`pg`]), an FTP(S) server ([`ftp_server`]), and one small HTTP server
+//! a PostgreSQL server ([`pg`]), an FTP(S) server ([`ftp_server`]) and a smaller one for what it
+//! cannot do ([`mini_ftp`]), and one small HTTP server
 //! ([`http_server`]) under the webhook receiver ([`receiver`]) and the Toss `trxdown.jsp`
 //! stand-in ([`trxdown`]).
 
 pub mod ftp_server;
 pub mod http_server;
+pub mod mini_ftp;
 pub mod pg;
 pub mod receiver;
+pub mod secrets;
 pub mod trxdown;
 
 use arrow::array::{Array, AsArray, RecordBatch};

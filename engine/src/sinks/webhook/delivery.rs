@@ -10,6 +10,7 @@ use crate::env::Secret;
 use crate::remote::http::describe_error;
 use crate::remote::retry::{Attempt, Failed, RetryPolicy, retry};
 use crate::remote::retry_after::retry_after;
+use crate::remote::scrub::Scrubber;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::HeaderMap;
@@ -26,8 +27,8 @@ pub(super) struct Delivery {
     pub(super) secret: Secret,
     pub(super) headers: HeaderMap,
     pub(super) retry_policy: RetryPolicy,
-    /// Secret values to blank out of anything a receiver answers, longest first.
-    pub(super) scrub: Vec<String>,
+    /// The secrets to blank out of anything a receiver answers.
+    pub(super) scrubber: Scrubber,
 }
 
 impl Delivery {
@@ -44,8 +45,19 @@ impl Delivery {
         Ok(delivered.retries)
     }
 
-    /// One signed POST of `body`.
+    /// One signed POST of `body`, with the secrets scrubbed out of why it failed.
     async fn attempt(&self, body: &Bytes, batch_id: &str) -> Attempt<()> {
+        match self.attempt_unscrubbed(body, batch_id).await {
+            Attempt::Done(()) => Attempt::Done(()),
+            Attempt::Retry { why, after } => Attempt::Retry {
+                why: self.scrubber.scrub(&why),
+                after,
+            },
+            Attempt::Fail(why) => Attempt::Fail(self.scrubber.scrub(&why)),
+        }
+    }
+
+    async fn attempt_unscrubbed(&self, body: &Bytes, batch_id: &str) -> Attempt<()> {
         // A fresh timestamp on every attempt, so a retry is not refused as a replay.
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -95,7 +107,7 @@ impl Delivery {
         let said = response
             .bytes()
             .await
-            .map(|body| self.excerpt(&body))
+            .map(|body| self.scrubber.excerpt(&body, 200))
             .unwrap_or_default();
         let said = if said.is_empty() {
             String::new()
@@ -107,23 +119,6 @@ impl Delivery {
             self.origin,
             meaning_of(status)
         ))
-    }
-
-    /// The start of a receiver's answer, on one line, with any of our secrets blanked out.
-    fn excerpt(&self, body: &[u8]) -> String {
-        let mut text: String = String::from_utf8_lossy(body)
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        for secret in &self.scrub {
-            text = text.replace(secret.as_str(), "***");
-        }
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let mut shown: String = text.chars().take(200).collect();
-        if text.chars().count() > 200 {
-            shown.push('…');
-        }
-        shown
     }
 }
 

@@ -15,7 +15,9 @@
 //! at least once, and the `Idempotency-Key` (a hash of the batch's records) lets the receiver
 //! drop a batch it already has.
 //!
-//! The secret, the header values and the URL's query never appear in logs or errors.
+//! The secret, the header values and the URL's query never appear in logs or errors; what the
+//! receiver answers goes through a [`Scrubber`] of the secret, the header values (and the token or
+//! Basic credentials in them) and the URL's password and token parameters before it is shown.
 //!
 //! - this file: the `[[sinks]]` keys, and the [`Sink`] the engine calls;
 //! - [`changes`]: which records identify as what, and which of them the receiver does not have
@@ -36,6 +38,7 @@ use crate::env::{EnvString, Secret};
 use crate::error::{Error, Result};
 use crate::remote::http::{ClientSettings, Redirects};
 use crate::remote::retry::RetryPolicy;
+use crate::remote::scrub::Scrubber;
 use arrow::datatypes::SchemaRef;
 use delivery::Delivery;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -216,14 +219,12 @@ impl WebhookSinkConfig {
             tls_insecure: self.tls_insecure,
         })?;
 
-        let mut scrub: Vec<String> = self
-            .headers
-            .values()
-            .map(|value| value.expose().to_owned())
-            .chain([self.secret.expose().to_owned()])
-            .filter(|value| value.len() >= 4)
-            .collect();
-        scrub.sort_by_key(|value| std::cmp::Reverse(value.len()));
+        let mut scrubber = Scrubber::new();
+        scrubber.add(self.secret.expose());
+        for value in self.headers.values() {
+            scrubber.add_header_value(value.expose());
+        }
+        scrubber.add_url(&url);
         Ok(WebhookSink {
             name: name.clone(),
             sink_id: sink_id(context.pipeline, &url),
@@ -241,7 +242,7 @@ impl WebhookSinkConfig {
                 secret: self.secret.clone(),
                 headers,
                 retry_policy,
-                scrub,
+                scrubber,
             }),
         })
     }

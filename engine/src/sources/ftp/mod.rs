@@ -13,7 +13,8 @@
 //! Remote names are never used as local paths: only names [`super::TossFileName::parse`] accepts are
 //! looked at, and the download goes to an unnamed temporary file. The password never reaches a
 //! log line or an error: it is held in a type that prints `***`, and every server reply or
-//! library error shown to the user has it replaced by `***` first.
+//! library error shown to the user goes through a [`Scrubber`] of it first (which also catches
+//! it upper-cased, encoded or cut short).
 //!
 //! - this file: the `[source]` keys, and the [`Source`] the engine calls;
 //! - [`session`]: connecting, TLS, logging in, and keeping a logged-in session between
@@ -31,6 +32,7 @@ use crate::dates::DateSelection;
 use crate::env::{EnvString, Secret, deserialize_kinds};
 use crate::error::{Error, Result};
 use crate::remote::retry::{Attempt, AttemptError, Failed, RetryPolicy, retry};
+use crate::remote::scrub::Scrubber;
 use crate::toss::RecordKind;
 use crate::unit::LoadUnit;
 use serde::Deserialize;
@@ -199,11 +201,14 @@ impl BuildSource for FtpSourceConfig {
             TlsMode::Implicit => 990,
             _ => 21,
         });
+        let mut scrubber = Scrubber::new();
+        scrubber.add(self.password.expose());
         Ok(Arc::new(FtpSource {
             host: self.host.trim().to_owned(),
             port,
             user: self.user.to_string(),
             password: self.password.clone(),
+            scrubber,
             dir: self
                 .dir
                 .as_ref()
@@ -224,6 +229,8 @@ struct FtpSource {
     port: u16,
     user: String,
     password: Secret,
+    /// The password, for everything the server or the FTP library says.
+    scrubber: Scrubber,
     dir: String,
     tls_mode: TlsMode,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -248,12 +255,7 @@ impl FtpSource {
 
     /// `text` with the password replaced by `***`: for everything a server or a library says.
     fn scrub(&self, text: &str) -> String {
-        let password = self.password.expose();
-        if password.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(password, "***")
-        }
+        self.scrubber.scrub(text)
     }
 
     /// A library error in words, password removed.
@@ -369,6 +371,11 @@ fn test_source(password: &str) -> FtpSource {
         port: 21,
         user: config.user.to_string(),
         password: config.password.clone(),
+        scrubber: {
+            let mut scrubber = Scrubber::new();
+            scrubber.add(password);
+            scrubber
+        },
         dir: config.dir.as_ref().unwrap().to_string(),
         tls_mode: TlsMode::None,
         tls: None,
@@ -444,10 +451,10 @@ mod tests {
         let source = test_source("S3cr3t-pw-xyz");
         let reply = FtpError::UnexpectedResponse(suppaftp::types::Response::new(
             Status::NotLoggedIn,
-            b"530 user toss with password S3cr3t-pw-xyz refused".to_vec(),
+            b"530 user toss with password S3cr3t-pw-xyz refused (S3CR3T-PW-X)".to_vec(),
         ));
         let text = source.explain(&reply);
-        assert!(!text.contains("S3cr3t"), "{text}");
+        assert!(!text.to_lowercase().contains("s3cr3t"), "{text}");
         assert!(text.contains("530") && text.contains("***"), "{text}");
         assert_eq!(source.describe(), "ftp ftp.example:21/in");
     }
