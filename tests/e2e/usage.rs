@@ -44,7 +44,7 @@ fn engine_threads_out_of_bounds_is_a_usage_error_for_every_command() {
     for threads in ["30000", "257", "0", "many"] {
         for command in ["run", "validate"] {
             let run = engine_within_a_minute(
-                Path::new(ENGINE),
+                Path::new(&*ENGINE),
                 workspace.dir.path(),
                 &[command, pipeline],
                 &[("ENGINE_THREADS", threads)],
@@ -73,7 +73,7 @@ fn validate_refuses_a_schedule_as_watch_does() {
     );
     let pipeline = pipeline.to_str().unwrap();
     let watch = engine_within_a_minute(
-        Path::new(ENGINE),
+        Path::new(&*ENGINE),
         workspace.dir.path(),
         &["watch", pipeline],
         &[],
@@ -145,7 +145,7 @@ fn plugin_new_finds_the_sdk_or_asks_for_it_and_checks_it() {
     let sdk = repo.join("sdk").canonicalize().unwrap();
     let elsewhere = tempfile::tempdir().unwrap();
     let engine = elsewhere.path().join("engine");
-    std::fs::copy(ENGINE, &engine).unwrap();
+    std::fs::copy(&*ENGINE, &engine).unwrap();
     let cwd = tempfile::tempdir().unwrap();
     let new = |args: &[&str], cwd: &Path| {
         let mut all = vec!["plugin", "new"];
