@@ -38,7 +38,11 @@ fn engine_within_a_minute(engine: &Path, cwd: &Path, args: &[&str], env: &[(&str
 #[test]
 fn engine_threads_out_of_bounds_is_a_usage_error_for_every_command() {
     let workspace = Workspace::new();
-    std::fs::write(workspace.inbox("toss_AUTH_20070706.dat"), toss_file(3, "10")).unwrap();
+    std::fs::write(
+        workspace.inbox("toss_AUTH_20070706.dat"),
+        toss_file(3, "10"),
+    )
+    .unwrap();
     let pipeline = workspace.default_pipeline("");
     let pipeline = pipeline.to_str().unwrap();
     for threads in ["30000", "257", "0", "many"] {
