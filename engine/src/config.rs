@@ -103,6 +103,7 @@ impl PipelineConfig {
         let mut config: PipelineConfig = value.try_into().map_err(|err: toml::de::Error| {
             Error::config(path.display().to_string(), err.message().trim().to_owned())
         })?;
+        config.settle_format(&text)?;
         config.origin = Origin {
             path: path.to_owned(),
             text,
@@ -121,6 +122,9 @@ impl PipelineConfig {
             path: path.to_owned(),
             text: text.to_owned(),
         };
+        config
+            .settle_format(text)
+            .map_err(|err| config.locate(err))?;
         config.check()?;
         warn_about_literal_secrets(path, text, &literal_secrets);
         Ok(config)
@@ -142,6 +146,23 @@ impl PipelineConfig {
             }
             other => other,
         }
+    }
+
+    /// For a source whose records are always of one format (the `toss-api` source's
+    /// datasets), reads `[parser]` as that format: the file need not name it.
+    fn settle_format(&mut self, text: &str) -> Result<()> {
+        let Some(format) = self.source.format() else {
+            return Ok(());
+        };
+        let written = toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|mut file| file.remove("parser"))
+            .and_then(|parser| match parser {
+                toml::Value::Table(table) => Some(table),
+                _ => None,
+            });
+        self.parser = ParserConfig::for_source(written, format)?;
+        Ok(())
     }
 
     /// Rules that the types alone cannot express.

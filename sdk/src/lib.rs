@@ -48,6 +48,7 @@ mod config;
 mod error;
 pub mod ipc;
 pub mod toss;
+pub mod toss_api;
 
 pub use config::Config;
 pub use error::Error;

@@ -14,6 +14,7 @@
 
 mod reader;
 pub mod toss;
+pub mod toss_api;
 
 use crate::error::{Error, Result};
 use crate::unit::LoadUnit;
@@ -132,12 +133,20 @@ macro_rules! register_formats {
                     $(Format::$variant(config) => config,)*
                 }
             }
+
+            fn type_name(&self) -> &'static str {
+                match self {
+                    $(Format::$variant(_) => $tag,)*
+                }
+            }
         }
     };
 }
 
 register_formats! {
     "toss" => Toss(toss::TossFormatConfig),
+    "toss-api-transactions" => TossApiTransactions(toss_api::TransactionsFormatConfig),
+    "toss-api-settlements" => TossApiSettlements(toss_api::SettlementsFormatConfig),
 }
 
 /// The format `[parser]` names when it names none (or there is no `[parser]` table).
@@ -151,6 +160,35 @@ impl ParserConfig {
     /// The format's build side.
     pub fn format(&self) -> &dyn BuildDecoder {
         self.0.config()
+    }
+
+    /// The format's `type`, as written in the pipeline file.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// The `[parser]` table as written (`None`: no such table) read for a source whose bytes
+    /// are always of format `type_name`: `type` may be left out, and must be that if given.
+    pub fn for_source(written: Option<toml::Table>, type_name: &str) -> Result<Self> {
+        let mut table = written.unwrap_or_default();
+        match table.get("type").and_then(toml::Value::as_str) {
+            None => {
+                table.insert("type".to_owned(), toml::Value::String(type_name.to_owned()));
+            }
+            Some(given) if given == type_name => {}
+            Some(given) => {
+                return Err(Error::config(
+                    "[parser] type",
+                    format!(
+                        "this source's records are {type_name:?}, not {given:?}; remove `type` \
+                         from [parser] (or the whole [parser] table)"
+                    ),
+                ));
+            }
+        }
+        Format::deserialize(toml::Value::Table(table))
+            .map(ParserConfig)
+            .map_err(|err| Error::config("[parser]", err.to_string()))
     }
 }
 

@@ -10,6 +10,7 @@
 mod dir;
 mod ftp;
 mod http;
+mod toss_api;
 
 use crate::dates::DateSelection;
 use crate::error::Result;
@@ -122,6 +123,12 @@ fn toss_file(unit: &LoadUnit) -> TossFileName {
 /// A source config that can build its running source.
 pub trait BuildSource {
     fn build(&self) -> Result<Arc<dyn Source>>;
+
+    /// The `[parser] type` of the source's bytes when only one can be (an API's records), so
+    /// the pipeline file need not name it; `None` for sources of files in any format.
+    fn format(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 macro_rules! register_sources {
@@ -139,6 +146,13 @@ macro_rules! register_sources {
                     $(SourceConfig::$variant(config) => config.build(),)*
                 }
             }
+
+            /// See [`BuildSource::format`].
+            pub fn format(&self) -> Option<&'static str> {
+                match self {
+                    $(SourceConfig::$variant(config) => config.format(),)*
+                }
+            }
         }
     };
 }
@@ -147,6 +161,7 @@ register_sources! {
     "dir" => Dir(dir::DirSourceConfig),
     "ftp" => Ftp(ftp::FtpSourceConfig),
     "http" => Http(http::HttpSourceConfig),
+    "toss-api" => TossApi(toss_api::TossApiSourceConfig),
 }
 
 /// Filters every source shares: which merchants and which kinds of file.
