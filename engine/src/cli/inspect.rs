@@ -18,6 +18,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
+    if let Some(format) = &args.format {
+        return inspect_api_answer(args, format);
+    }
     let file_name = args
         .file
         .file_name()
@@ -107,6 +110,83 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
                 escaped(&reject.raw)
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A saved answer of Toss's REST API: its rows read as `format` reads a day's pull.
+fn inspect_api_answer(args: &InspectArgs, format: &str) -> Result<ExitCode> {
+    let shown_path = escaped(&args.file.display().to_string()).into_owned();
+    if !format.starts_with("toss-api-") {
+        return Err(Error::config(
+            "--format",
+            format!(
+                "{:?} is not an API format; use toss-api-transactions or toss-api-settlements",
+                escaped(format)
+            ),
+        ));
+    }
+    let parser = engine::parser::ParserConfig::for_source(None, format)
+        .map_err(|_| Error::config("--format", "use toss-api-transactions or toss-api-settlements"))?;
+    let text = std::fs::read(&args.file)
+        .map_err(|err| Error::io(format!("cannot open {shown_path}"), err))?;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|err| {
+        Error::Input {
+            file: shown_path.clone(),
+            message: format!("not a JSON list of rows as Toss's API answers: {err}"),
+        }
+    })?;
+    let lines: String = rows
+        .iter()
+        .map(|row| format!("1\t{row}\n"))
+        .collect();
+    let day = args.date.unwrap_or_default();
+    let unit = engine::unit::LoadUnit {
+        name: shown_path.clone(),
+        origin: shown_path.clone(),
+        business_date: day,
+        labels: Default::default(),
+        partition: Vec::new(),
+        version: Default::default(),
+    };
+    let decoder = parser.format().decoder(&unit)?;
+    let mut reader = BatchReader::new(lines.as_bytes(), decoder, shown_path.clone());
+    let mut shown = Vec::new();
+    let mut shown_rows = 0;
+    let mut rejects = Vec::new();
+    for decoded in reader.by_ref() {
+        match decoded? {
+            Decoded::Rejects(more) => rejects.extend(more),
+            Decoded::Batch(batch) => {
+                if shown_rows < args.limit {
+                    let take = (args.limit - shown_rows).min(batch.num_rows());
+                    shown.push(escaped_batch(&batch.slice(0, take))?);
+                    shown_rows += take;
+                }
+            }
+        }
+    }
+    let stats = reader.stats();
+    println!("file:      {shown_path}");
+    println!("format:    {format} · day {day}");
+    println!(
+        "rows:      {} ({} records, {} rejected, {} duplicates)",
+        stats.lines, stats.rows, stats.rejected, stats.duplicates
+    );
+    if shown.is_empty() {
+        println!("\nno records");
+    } else {
+        let table = arrow::util::pretty::pretty_format_batches(&shown)
+            .map_err(|err| Error::io("cannot format rows", std::io::Error::other(err)))?;
+        println!("\nfirst {shown_rows} of {} records:\n{table}", stats.rows);
+    }
+    for reject in &rejects {
+        println!(
+            "  row {}: {}\n    {}",
+            reject.line,
+            escaped(&reject.reason),
+            escaped(&reject.raw)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -130,6 +130,10 @@ pub(crate) struct InspectArgs {
     /// How many rows to show.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// The file is a saved answer of Toss's REST API (a JSON list of rows), read as this
+    /// format: toss-api-transactions or toss-api-settlements.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
 }
 
 fn parse_encoding(text: &str) -> std::result::Result<Encoding, String> {
