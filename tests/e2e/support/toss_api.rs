@@ -397,9 +397,13 @@ fn percent_decode(text: &str) -> String {
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
+        let hex = if bytes[i] == b'%' {
+            bytes.get(i + 1..i + 3)
+        } else {
+            None
+        };
+        let escaped = hex
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
             .and_then(|hex| std::str::from_utf8(hex).ok())
             .and_then(|hex| u8::from_str_radix(hex, 16).ok());
         match (bytes[i], escaped) {
@@ -596,7 +600,7 @@ fn count(query: &HashMap<String, String>, name: &str) -> Result<usize, Reply> {
 }
 
 fn transactions(query: &HashMap<String, String>, state: &State) -> Reply {
-    let bound = |name: &str| query.get(name).and_then(|text| wall_clock(text));
+    let bound = |name: &str| query.get(name).map(String::as_str).and_then(wall_clock);
     let (Some(start), Some(end)) = (bound("startDate"), bound("endDate")) else {
         return invalid_request("startDate, endDate 는 필수 값입니다.");
     };
@@ -609,7 +613,9 @@ fn transactions(query: &HashMap<String, String>, state: &State) -> Reply {
         .iter()
         .filter_map(|(key, row)| {
             let at = kst(row["transactionAt"].as_str()?)?;
-            (start <= at && at <= end).then_some((at, key.as_str(), row))
+            (start..=end)
+                .contains(&at)
+                .then_some((at, key.as_str(), row))
         })
         .collect();
     rows.sort_by_key(|&(at, key, _)| (at, key));
@@ -628,7 +634,8 @@ fn settlements(query: &HashMap<String, String>, state: &State) -> Reply {
     let bound = |name: &str| {
         query
             .get(name)
-            .and_then(|text| wall_clock(text))
+            .map(String::as_str)
+            .and_then(wall_clock)
             .map(|at| at.date())
     };
     let (Some(start), Some(end)) = (bound("startDate"), bound("endDate")) else {
@@ -653,7 +660,7 @@ fn settlements(query: &HashMap<String, String>, state: &State) -> Reply {
         .iter()
         .filter_map(|(key, row)| {
             let date = NaiveDate::parse_from_str(row[field].as_str()?, "%Y-%m-%d").ok()?;
-            (start <= date && date <= end).then_some((date, key, row))
+            (start..=end).contains(&date).then_some((date, key, row))
         })
         .collect();
     rows.sort_by_key(|&(date, key, _)| (date, key));
