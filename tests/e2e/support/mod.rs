@@ -2,8 +2,8 @@
 //! way to read the lake back. The servers the engine talks to in tests live in the submodules:
 //! a PostgreSQL server ([`pg`]), an FTP(S) server ([`ftp_server`]) and a smaller one for what it
 //! cannot do ([`mini_ftp`]), and one small HTTP server
-//! ([`http_server`]) under the webhook receiver ([`receiver`]) and the Toss `trxdown.jsp`
-//! stand-in ([`trxdown`]).
+//! ([`http_server`]) under the webhook receiver ([`receiver`]), the Toss `trxdown.jsp`
+//! stand-in ([`trxdown`]) and the Toss Payments v1 REST API stand-in ([`toss_api`]).
 
 pub mod ftp_server;
 pub mod http_server;
@@ -11,6 +11,7 @@ pub mod mini_ftp;
 pub mod pg;
 pub mod receiver;
 pub mod secrets;
+pub mod toss_api;
 pub mod trxdown;
 
 use arrow::array::{Array, AsArray, RecordBatch};
