@@ -9,7 +9,7 @@
 //!
 //! Every error about the file names `file:line:column` and the key: toml's own errors (types,
 //! unknown keys, values read as they are parsed) carry their position, and the checks made
-//! when the stages are built name a key (`[[sinks]] parquet#2 zstd_level`) that [`locate`]
+//! when the stages are built name a key (`[[sinks]] parquet#2 zstd_level`) that `locate`
 //! finds in the text. A secret written literally (no `${`) is warned about at load.
 
 use crate::dates::DatesSpec;

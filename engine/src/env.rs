@@ -11,7 +11,7 @@
 //! ([`EnvString::as_written_in`]), since what it expanded to may be a secret.
 //!
 //! A secret ([`Secret`]) written literally in the file, with no `${`, is remembered while the file
-//! is read, for the loader to warn about ([`take_literal_secrets`]): such a file is one copy away
+//! is read, for the loader to warn about (`take_literal_secrets`): such a file is one copy away
 //! from leaking it.
 
 use crate::toss::RecordKind;

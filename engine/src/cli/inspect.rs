@@ -126,20 +126,20 @@ fn inspect_api_answer(args: &InspectArgs, format: &str) -> Result<ExitCode> {
             ),
         ));
     }
-    let parser = engine::parser::ParserConfig::for_source(None, format)
-        .map_err(|_| Error::config("--format", "use toss-api-transactions or toss-api-settlements"))?;
+    let parser = engine::parser::ParserConfig::for_source(None, format).map_err(|_| {
+        Error::config(
+            "--format",
+            "use toss-api-transactions or toss-api-settlements",
+        )
+    })?;
     let text = std::fs::read(&args.file)
         .map_err(|err| Error::io(format!("cannot open {shown_path}"), err))?;
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&text).map_err(|err| {
-        Error::Input {
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|err| Error::Input {
             file: shown_path.clone(),
             message: format!("not a JSON list of rows as Toss's API answers: {err}"),
-        }
-    })?;
-    let lines: String = rows
-        .iter()
-        .map(|row| format!("1\t{row}\n"))
-        .collect();
+        })?;
+    let lines: String = rows.iter().map(|row| format!("1\t{row}\n")).collect();
     let day = args.date.unwrap_or_default();
     let unit = engine::unit::LoadUnit {
         name: shown_path.clone(),
