@@ -14,6 +14,7 @@ mod plugins;
 mod postgres;
 mod reload;
 mod support;
+mod toss_api;
 mod toss_api_server;
 mod usage;
 mod watch;
