@@ -66,7 +66,12 @@ path = "lake"
     )
 }
 
-fn run(workspace: &Workspace, pipeline: &PathBuf, args: &[&str], env: &[(&str, &str)]) -> Run {
+fn run(
+    workspace: &Workspace,
+    pipeline: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let mut all = vec!["run", pipeline.to_str().unwrap()];
     all.extend_from_slice(args);
     let mut env = env.to_vec();
