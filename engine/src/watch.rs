@@ -1,5 +1,6 @@
 //! `engine watch`: the pipeline left running beside Toss's uploads. Each wake loads whatever is
-//! new for today and, until the previous day's full 00:05 file has been loaded, for yesterday;
+//! new for today and, until the previous day's full 00:05 file has been loaded, for yesterday
+//! (a source whose past days keep changing, the REST API, names its own window instead);
 //! between wakes it sleeps.
 //!
 //! What keeps a watcher trustworthy is how it fails. A cycle that fails because something
@@ -93,10 +94,13 @@ impl Watch {
             let today = started.date_naive();
             let yesterday = today.pred_opt().unwrap_or(today);
             let with_yesterday = closed.is_none_or(|day| day < yesterday);
-            let dates = DateSelection::Range {
-                from: if with_yesterday { yesterday } else { today },
-                to: today,
+            let from = match self.pipeline.watch_days() {
+                // A source whose past days keep changing: its whole refresh window.
+                Some(days) => today - chrono::Duration::days(i64::from(days)),
+                None if with_yesterday => yesterday,
+                None => today,
             };
+            let dates = DateSelection::Range { from, to: today };
             tracing::info!(pipeline = %name, dates = %dates, "cycle");
             let succeeded = match self.pipeline.run(dates, stop).await {
                 Ok(summary) => {

@@ -569,3 +569,55 @@ fn sigkill_during_a_multi_page_day_then_a_rerun_leaves_each_sink_equal_to_the_se
         Some("200".into())
     );
 }
+
+#[test]
+fn engine_watch_pulls_the_whole_refresh_window_on_its_schedule() {
+    let api = TossApi::start(KEY);
+    api.put_transaction(transaction(day(2), 1, "DONE", 100));
+    api.put_transaction(transaction(day(0), 1, "DONE", 100));
+    let workspace = Workspace::new();
+    let pipeline = api_pipeline(&workspace, &api, "transactions", "refresh_days = 2", "");
+    let text = std::fs::read_to_string(&pipeline).unwrap().replace(
+        "name = \"api\"",
+        "name = \"api\"\nschedule = \"* * * * * *\"",
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    let mut watcher = Command::new(&*ENGINE)
+        .args(["watch", pipeline.to_str().unwrap()])
+        .current_dir(workspace.path(""))
+        .env("TOSS_SECRET_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let wanted = [day(2), day(1), day(0)].map(|day| format!("transactions_{}", ymd(day)));
+    let parquet = |unit: &String| {
+        let date = unit.trim_start_matches("transactions_");
+        workspace.path(&format!("lake/transaction_date={date}/{unit}.parquet"))
+    };
+    while std::time::Instant::now() < deadline
+        && !(parquet(&wanted[0]).exists() && parquet(&wanted[2]).exists())
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Two cycles at least: every cycle asks for each day of the window.
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-TERM", &watcher.id().to_string()])
+        .status()
+        .unwrap();
+    let status = watcher.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(parquet(&wanted[0]).exists() && parquet(&wanted[2]).exists());
+    let asked: Vec<String> = api
+        .seen_at(TRANSACTIONS)
+        .iter()
+        .filter_map(|seen| seen.param("startDate").map(|start| start[..10].to_owned()))
+        .collect();
+    for day in [day(2), day(1), day(0)] {
+        let times = asked.iter().filter(|asked| **asked == ymd(day)).count();
+        assert!(times >= 2, "{} asked {times} times: {asked:?}", ymd(day));
+    }
+    assert!(!asked.contains(&ymd(day(3))), "{asked:?}");
+}

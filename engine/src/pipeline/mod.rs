@@ -91,6 +91,11 @@ impl Pipeline {
         self.source.describe()
     }
 
+    /// See [`Source::watch_days`].
+    pub fn watch_days(&self) -> Option<u32> {
+        self.source.watch_days()
+    }
+
     /// Loads every new or changed unit of the selected dates. When `stop` is cancelled the unit
     /// in flight is rolled back in every sink, no further unit starts, and the summary says
     /// `interrupted`; commits already under way finish first.

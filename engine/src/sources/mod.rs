@@ -90,6 +90,13 @@ pub trait Source: Send + Sync {
 
     /// How the source is named in messages (a folder, a host).
     fn describe(&self) -> String;
+
+    /// For a source whose past days keep changing (an API's late cancels and settlements): how
+    /// many days before today `engine watch` pulls in every cycle. `None`: today, and
+    /// yesterday until its full file is in (Toss's file schedule).
+    fn watch_days(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The load unit of one Toss file: named by its file name, partitioned by kind and business

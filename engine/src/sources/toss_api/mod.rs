@@ -344,6 +344,10 @@ impl Source for TossApiSource {
         (loaded_on - unit.business_date).num_days() > i64::from(self.refresh_days)
     }
 
+    fn watch_days(&self) -> Option<u32> {
+        Some(self.refresh_days)
+    }
+
     fn describe(&self) -> String {
         let dataset = match self.dataset {
             Dataset::Transactions => "transactions",
