@@ -13,6 +13,7 @@
 //! key and that header are scrubbed from everything Toss answers before it is shown or stored.
 //! Redirects are refused, like every source that carries a secret.
 
+mod json_array;
 mod pull;
 
 use std::sync::Arc;

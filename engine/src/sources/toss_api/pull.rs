@@ -49,6 +49,37 @@ pub(super) enum PullError {
     Failed(String),
 }
 
+/// One page as Toss sent it, and where each row is in it.
+struct Page {
+    body: bytes::Bytes,
+    rows: Vec<std::ops::Range<usize>>,
+}
+
+impl Page {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    fn rows(&self) -> impl Iterator<Item = &[u8]> {
+        self.rows.iter().map(|range| &self.body[range.clone()])
+    }
+
+    /// The last row's `transactionKey`, the cursor of the next page.
+    fn last_transaction_key(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Key {
+            #[serde(rename = "transactionKey")]
+            transaction_key: Option<String>,
+        }
+        let last = self.rows().last()?;
+        serde_json::from_slice::<Key>(last).ok()?.transaction_key
+    }
+}
+
 /// Why a page was not had.
 enum PageFailure {
     KeyRefused(String),
@@ -72,11 +103,21 @@ impl Spool {
         })
     }
 
-    fn write(&mut self, page: u32, rows: &[serde_json::Value]) -> std::io::Result<()> {
-        for row in rows {
-            let line = format!("{page}\t{}\n", serde_json::to_string(row)?);
-            self.hash.update(line.as_bytes());
-            self.out.write_all(line.as_bytes())?;
+    /// Each row as a line `{page}\t{row}`: a row's line breaks are whitespace between its
+    /// tokens (JSON strings cannot hold one raw), so they become spaces.
+    fn write(&mut self, number: u32, page: &Page) -> std::io::Result<()> {
+        let prefix = format!("{number}\t");
+        let mut line = Vec::new();
+        for row in page.rows() {
+            line.clear();
+            line.extend_from_slice(prefix.as_bytes());
+            line.extend(row.iter().map(|&byte| match byte {
+                b'\n' | b'\r' => b' ',
+                other => other,
+            }));
+            line.push(b'\n');
+            self.hash.update(&line);
+            self.out.write_all(&line)?;
             self.rows += 1;
         }
         Ok(())
@@ -171,17 +212,12 @@ impl TossApiSource {
             if rows.len() < self.page_size {
                 return Ok(spool);
             }
-            let last = rows
-                .last()
-                .and_then(|row| row.get("transactionKey"))
-                .and_then(serde_json::Value::as_str)
-                .ok_or_else(|| {
-                    PageFailure::Other(format!(
-                        "the last row of page {page} has no transactionKey, so the next page \
-                         cannot be asked for"
-                    ))
-                })?
-                .to_owned();
+            let last = rows.last_transaction_key().ok_or_else(|| {
+                PageFailure::Other(format!(
+                    "the last row of page {page} has no transactionKey, so the next page cannot \
+                     be asked for"
+                ))
+            })?;
             if !cursors.insert(last.clone()) {
                 return Err(PageFailure::Other(format!(
                     "page {page} ended with transactionKey {last} again, as an earlier page \
@@ -198,14 +234,14 @@ impl TossApiSource {
         day: NaiveDate,
         mut spool: Spool,
     ) -> Result<Spool, PageFailure> {
-        let mut previous: Option<Vec<serde_json::Value>> = None;
+        let mut previous: Option<bytes::Bytes> = None;
         for page in 1..=MAX_PAGES {
             let mut url = self.public_url(day);
             url.query_pairs_mut()
                 .append_pair("page", &page.to_string())
                 .append_pair("size", &self.page_size.to_string());
             let rows = self.page(&url, page).await?;
-            if !rows.is_empty() && previous.as_ref() == Some(&rows) {
+            if !rows.is_empty() && previous.as_ref() == Some(&rows.body) {
                 return Err(PageFailure::Other(format!(
                     "page {page} is the same as page {}: Toss's paging would go round forever, \
                      so the day is not loaded",
@@ -216,17 +252,13 @@ impl TossApiSource {
             if rows.len() < self.page_size {
                 return Ok(spool);
             }
-            previous = Some(rows);
+            previous = Some(rows.body);
         }
         Err(too_many_pages())
     }
 
     /// One page, retried as the policy says.
-    async fn page(
-        &self,
-        url: &reqwest::Url,
-        page: u32,
-    ) -> Result<Vec<serde_json::Value>, PageFailure> {
+    async fn page(&self, url: &reqwest::Url, page: u32) -> Result<Page, PageFailure> {
         let what = format!("{} page {page}", self.public_url_text(url));
         match retry(&self.policy, &what, || self.attempt(url)).await {
             Ok(done) => Ok(done.value),
@@ -241,7 +273,7 @@ impl TossApiSource {
         self.scrubber.scrub(url.as_str())
     }
 
-    async fn attempt(&self, url: &reqwest::Url) -> Attempt<Vec<serde_json::Value>, PageFailure> {
+    async fn attempt(&self, url: &reqwest::Url) -> Attempt<Page, PageFailure> {
         let scrub = |text: &str| self.scrubber.scrub(text);
         let response = match self
             .client
@@ -308,8 +340,10 @@ impl TossApiSource {
                 PageFailure::Other(text)
             });
         }
+        if let Some(rows) = super::json_array::elements(&body) {
+            return Attempt::Done(Page { body, rows });
+        }
         match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(serde_json::Value::Array(rows)) => Attempt::Done(rows),
             Ok(other) => Attempt::Fail(PageFailure::Other(format!(
                 "HTTP {status} with {} instead of a list of rows{}",
                 json_kind(&other),
