@@ -621,3 +621,84 @@ fn engine_watch_pulls_the_whole_refresh_window_on_its_schedule() {
     }
     assert!(!asked.contains(&ymd(day(3))), "{asked:?}");
 }
+
+#[test]
+fn settlements_reach_postgres_and_a_webhook_exactly_once_through_a_plugin() {
+    use crate::support::receiver::Receiver;
+    let api = TossApi::start(KEY);
+    let sold = day(3);
+    let paid = transaction(sold, 1, "DONE", 50_000);
+    api.put_settlement(settlement(&paid, sold));
+    api.put_settlement(cancel_settlement(
+        &paid,
+        &cancel_of(&paid, sold, 2, 50_000),
+        sold,
+    ));
+    api.put_settlement(settlement(&transaction(sold, 3, "DONE", 726), sold));
+    let receiver = Receiver::start("whsec_api-test");
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    let workspace = Workspace::new();
+    let identity = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/plugins/wasm32-wasip2/release/identity.wasm");
+    let sinks = format!(
+        "[[sinks]]\ntype = \"postgres\"\nurl = \"${{DATABASE_URL}}\"\ntable = \"settlements\"\n\n\
+         [[sinks]]\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"${{HOOK_SECRET}}\"\n\n\
+         [[transforms]]\ntype = \"wasm\"\nname = \"identity\"\nmodule = \"{}\"\n",
+        receiver.url(),
+        identity.display()
+    );
+    let pipeline = api_pipeline(&workspace, &api, "settlements", "", &sinks);
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("HOOK_SECRET", "whsec_api-test"),
+    ];
+    let args = ["--date", &ymd(sold)];
+    let first = run(&workspace, &pipeline, &args, &env);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM settlements"),
+        Some("3".into())
+    );
+    assert_eq!(
+        server.value(DB, "SELECT sum(amount)::text FROM settlements"),
+        Some("726.0000".into())
+    );
+    assert_eq!(
+        server.value(
+            DB,
+            "SELECT count(*) FROM settlements WHERE is_cancel AND pay_out_amount < 0"
+        ),
+        Some("1".into())
+    );
+    receiver.assert_every_request_signed();
+    assert_eq!(receiver.deduplicated_records().len(), 3);
+
+    // A corrected row: the pull changes, one row is updated everywhere, nothing is doubled.
+    let mut corrected = settlement(&transaction(sold, 3, "DONE", 726), sold);
+    corrected["payOutAmount"] = json!(700);
+    api.put_settlement(corrected);
+    let second = run(&workspace, &pipeline, &args, &env);
+    assert_eq!(second.code, 0, "{}", second.all_output());
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM settlements"),
+        Some("3".into())
+    );
+    assert_eq!(
+        server.value(
+            DB,
+            "SELECT count(*) FROM settlements WHERE pay_out_amount = 700"
+        ),
+        Some("1".into())
+    );
+    let sent: usize = receiver
+        .seen()
+        .iter()
+        .map(|request| request.json()["records"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(sent, 4, "3 records, then only the changed one");
+    // Unchanged now: nothing more anywhere.
+    let third = run(&workspace, &pipeline, &args, &env);
+    assert!(third.stdout.contains("1 skipped"), "{}", third.stdout);
+    assert_eq!(receiver.seen().len(), 2);
+}
