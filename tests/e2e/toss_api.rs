@@ -702,3 +702,89 @@ fn settlements_reach_postgres_and_a_webhook_exactly_once_through_a_plugin() {
     assert!(third.stdout.contains("1 skipped"), "{}", third.stdout);
     assert_eq!(receiver.seen().len(), 2);
 }
+
+#[test]
+fn paging_that_would_go_round_forever_fails_the_day_for_both_datasets() {
+    use crate::support::http_server::{HttpServer, Reply, Response};
+    // A broken API: whatever is asked, the same two full rows.
+    let looping = HttpServer::start(|_request| {
+        let page = r#"[{"transactionKey":"A","soldDate":"2026-11-01"},{"transactionKey":"B","soldDate":"2026-11-01"}]"#;
+        Reply::Send(Response::new(200, "OK", page).header("Content-Type", "application/json"))
+    });
+    for (dataset, said) in [
+        ("transactions", "transactionKey B again"),
+        ("settlements", "is the same as page 1"),
+    ] {
+        let workspace = Workspace::new();
+        let pipeline = workspace.pipeline(
+            "pipeline.toml",
+            &format!(
+                "[pipeline]\nname = \"api\"\n\n[source]\ntype = \"toss-api\"\ndataset = \"{dataset}\"\n\
+                 secret_key = \"${{TOSS_SECRET_KEY}}\"\nendpoint = \"{}\"\npage_size = 2\n\n\
+                 [[sinks]]\ntype = \"parquet\"\npath = \"lake\"\n",
+                looping.url("")
+            ),
+        );
+        let result = run(&workspace, &pipeline, &["--date", &ymd(day(1))], &[]);
+        assert_eq!(result.code, 1, "{}", result.all_output());
+        assert!(result.stderr.contains(said), "{dataset}: {}", result.stderr);
+        assert!(
+            result.stderr.contains("go round forever"),
+            "{}",
+            result.stderr
+        );
+        assert!(workspace.lake_files().is_empty());
+    }
+}
+
+#[test]
+fn settlements_by_paid_out_date_are_asked_and_laid_out_by_it() {
+    let api = TossApi::start(KEY);
+    let (sold, paid_out) = (day(5), day(3));
+    api.put_settlement(settlement(&transaction(sold, 1, "DONE", 1000), sold));
+    let workspace = Workspace::new();
+    let pipeline = api_pipeline(
+        &workspace,
+        &api,
+        "settlements",
+        "date_type = \"paidOutDate\"",
+        "",
+    );
+    let result = run(&workspace, &pipeline, &["--date", &ymd(paid_out)], &[]);
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let asked = api.seen_at(SETTLEMENTS);
+    assert_eq!(asked[0].param("dateType"), Some("paidOutDate"));
+    assert_eq!(asked[0].param("startDate"), Some(ymd(paid_out).as_str()));
+    let unit = format!("settlements-paid-out_{}", ymd(paid_out));
+    let rows = lake_rows(
+        &workspace,
+        &format!("paid_out_date={}", ymd(paid_out)),
+        &unit,
+    );
+    assert_eq!(total_rows(&rows), 1);
+}
+
+#[test]
+fn inspect_shows_a_saved_api_answer_with_its_rejects() {
+    let workspace = Workspace::new();
+    let answer = json!([
+        settlement(&transaction(day(1), 1, "DONE", 34000), day(1)),
+        {"paymentKey": "no-key", "amount": 5},
+    ]);
+    std::fs::write(workspace.path("answer.json"), answer.to_string()).unwrap();
+    let shown = workspace.engine(&["inspect", "answer.json", "--format", "toss-api-settlements"]);
+    assert_eq!(shown.code, 0, "{}", shown.all_output());
+    assert!(
+        shown.stdout.contains("1 records, 1 rejected"),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("34000.0000"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("transactionKey is missing"),
+        "{}",
+        shown.stdout
+    );
+    let wrong = workspace.engine(&["inspect", "answer.json", "--format", "csv"]);
+    assert_eq!(wrong.code, 2, "{}", wrong.all_output());
+}
