@@ -9,6 +9,7 @@ mod foundation;
 mod ftp;
 mod hostile_input;
 mod http;
+mod object_store;
 mod pipeline_file;
 mod plugins;
 mod postgres;

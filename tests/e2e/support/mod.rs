@@ -10,6 +10,7 @@ pub mod http_server;
 pub mod mini_ftp;
 pub mod pg;
 pub mod receiver;
+pub mod s3;
 pub mod secrets;
 pub mod toss_api;
 pub mod trxdown;

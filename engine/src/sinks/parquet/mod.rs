@@ -9,6 +9,7 @@
 
 mod encoder;
 mod layout;
+mod object;
 mod put;
 mod tuning;
 mod verify;
@@ -28,8 +29,21 @@ use std::sync::Arc;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParquetSinkConfig {
-    /// The lake's root folder.
+    /// The lake's root: a folder, or `s3://bucket/prefix` (also `gs://`, `az://`, `file://`).
     pub path: EnvString,
+    /// An S3-compatible store's address (MinIO, a test server); default the provider's.
+    #[serde(default)]
+    pub endpoint: Option<EnvString>,
+    /// Talk plain HTTP to `endpoint` (a local test store only).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// The bucket's region (default from the environment, `AWS_REGION`).
+    #[serde(default)]
+    pub region: Option<EnvString>,
+    /// Object stores: the size of each uploaded part in MiB, 5 to 5000 (default 8); one part
+    /// is what the upload holds in memory.
+    #[serde(default = "default_part_size_mb")]
+    pub part_size_mb: usize,
     /// zstd level, 1 (fast) to 22 (small); default 1 (`bench/README.md` has what the levels
     /// cost and save).
     #[serde(default = "default_zstd_level")]
@@ -41,6 +55,9 @@ pub struct ParquetSinkConfig {
 
 fn default_zstd_level() -> i32 {
     1
+}
+fn default_part_size_mb() -> usize {
+    object::PART_BYTES / (1024 * 1024)
 }
 fn default_row_group_rows() -> usize {
     262_144
@@ -63,12 +80,71 @@ impl BuildSink for ParquetSinkConfig {
                 "row_group_rows must be at least 1",
             ));
         }
+        let destination = self.destination(&name)?;
         Ok(Box::new(ParquetSink {
             name,
-            destination: Arc::new(LocalFolder::new(self.path.to_path())),
+            destination,
             level,
             row_group_rows: self.row_group_rows,
         }))
+    }
+}
+
+impl ParquetSinkConfig {
+    /// Where the files go: a local folder for a plain path or `file://`, else the object store
+    /// the URL names.
+    fn destination(&self, name: &str) -> Result<Arc<dyn Destination>> {
+        let at = |key: &str| format!("[[sinks]] {name} {key}");
+        let text = self.path.as_str();
+        let Some((scheme, _)) = text.split_once("://") else {
+            if self.endpoint.is_some() || self.allow_http || self.region.is_some() {
+                return Err(Error::config(
+                    at("endpoint"),
+                    "endpoint, allow_http and region are for an object store path \
+                     (path = \"s3://bucket/prefix\"), not a local folder",
+                ));
+            }
+            return Ok(Arc::new(LocalFolder::new(self.path.to_path())));
+        };
+        let url = reqwest::Url::parse(text).map_err(|err| {
+            Error::config(
+                at("path"),
+                format!("{:?} is not a URL: {err}", self.path.as_written()),
+            )
+        })?;
+        if scheme == "file" {
+            let folder = url.to_file_path().map_err(|()| {
+                Error::config(
+                    at("path"),
+                    "a file:// path must be absolute (file:///data/lake)",
+                )
+            })?;
+            return Ok(Arc::new(LocalFolder::new(folder)));
+        }
+        let options = object::StoreOptions {
+            endpoint: self.endpoint.as_ref().map(|endpoint| endpoint.to_string()),
+            allow_http: self.allow_http,
+            region: self.region.as_ref().map(|region| region.to_string()),
+        };
+        if !(5..=5000).contains(&self.part_size_mb) {
+            return Err(Error::config(
+                at("part_size_mb"),
+                "part_size_mb must be 5 to 5000 (S3's smallest part is 5 MiB)",
+            ));
+        }
+        let part_bytes = self.part_size_mb * 1024 * 1024;
+        let destination =
+            object::ObjectDestination::new(&url, &options, part_bytes).map_err(|err| {
+                Error::config(
+                    at("path"),
+                    format!(
+                        "{:?}: {err}; use s3://bucket/prefix, gs://bucket/prefix, \
+                     az://container/prefix, file:///folder or a plain folder",
+                        self.path.as_written()
+                    ),
+                )
+            })?;
+        Ok(Arc::new(destination))
     }
 }
 
