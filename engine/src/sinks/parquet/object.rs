@@ -221,10 +221,10 @@ impl Drop for PendingUpload {
     /// Dropped without a commit (an abort, a failed encoder): the upload is given up, so no
     /// part of it stays stored.
     fn drop(&mut self) {
-        if let Some(mut upload) = self.upload.take() {
-            if let Err(err) = wait(&self.handle, upload.abort()) {
-                tracing::warn!(path = %self.path, "could not abort an upload: {err}");
-            }
+        if let Some(mut upload) = self.upload.take()
+            && let Err(err) = wait(&self.handle, upload.abort())
+        {
+            tracing::warn!(path = %self.path, "could not abort an upload: {err}");
         }
     }
 }
