@@ -76,6 +76,7 @@ impl StateStore {
                      content_hash TEXT    NOT NULL,
                      rows         INTEGER NOT NULL,
                      committed_at TEXT    NOT NULL,
+                     location     TEXT,
                      PRIMARY KEY (pipeline, sink, source_file)
                  );
                  CREATE TABLE IF NOT EXISTS watchers (
@@ -90,22 +91,32 @@ impl StateStore {
         Ok(store)
     }
 
-    /// Adds a column a newer engine keeps to a table an older engine created.
+    /// Adds a column a newer engine keeps to a table an older engine created. Two processes
+    /// may open the file at once (`engine watch` and `engine status`), so the look and the
+    /// change are one write transaction: the second waits, then finds the column.
     fn add_column_if_missing(&self, table: &str, column: &str, kind: &str) -> Result<()> {
-        let present: bool = self
-            .connection
-            .query_row(
+        let present = || -> rusqlite::Result<bool> {
+            self.connection.query_row(
                 "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
                 params![table, column],
                 |row| row.get(0),
             )
-            .map_err(|err| self.failed(err))?;
-        if !present {
-            self.connection
-                .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
-                .map_err(|err| self.failed(err))?;
+        };
+        if present().map_err(|err| self.failed(err))? {
+            return Ok(());
         }
-        Ok(())
+        let migrate = || -> rusqlite::Result<()> {
+            self.connection.execute_batch("BEGIN IMMEDIATE")?;
+            if !present()? {
+                self.connection
+                    .execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
+            self.connection.execute_batch("COMMIT")
+        };
+        migrate().map_err(|err| {
+            let _ = self.connection.execute_batch("ROLLBACK");
+            self.failed(err)
+        })
     }
 
     fn failed(&self, source: rusqlite::Error) -> Error {
@@ -420,6 +431,28 @@ impl PipelineLock {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_state_file_of_an_older_engine_gets_the_columns_it_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = rusqlite::Connection::open(dir.path().join("state.sqlite")).unwrap();
+        old.execute_batch(
+            "CREATE TABLE sink_files (pipeline TEXT NOT NULL, sink TEXT NOT NULL,
+                 source_file TEXT NOT NULL, content_hash TEXT NOT NULL, rows INTEGER NOT NULL,
+                 committed_at TEXT NOT NULL, PRIMARY KEY (pipeline, sink, source_file));
+             INSERT INTO sink_files VALUES ('p', 'lake', 'a.dat', 'h', 3, 't');",
+        )
+        .unwrap();
+        drop(old);
+        // Twice: the second open finds the column there.
+        for _ in 0..2 {
+            let store = StateStore::open(dir.path()).unwrap();
+            let files = store.sink_files("p").unwrap();
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0].location, None);
+        }
+    }
+
     use super::*;
 
     fn version(size: u64, modified_ns: i64) -> FileVersion {
