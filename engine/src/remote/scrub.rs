@@ -119,7 +119,7 @@ impl Scrubber {
         }
         for (name, value) in url.query_pairs() {
             let name = name.to_ascii_lowercase();
-            if SECRET_PARAMETERS.iter().any(|word| name.contains(word)) {
+            if is_secret_parameter(&name) {
                 self.add(&value);
             }
         }
@@ -294,6 +294,33 @@ fn base64_forms(secret: &[u8]) -> Vec<String> {
     forms
 }
 
+/// Whether a URL query parameter named `name` is named like a credential (a key, token,
+/// signature or password), so that its value is never shown or stored.
+pub fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMETERS.iter().any(|word| name.contains(word))
+}
+
+/// `url` without what may be a credential: its `user:password@` and every query parameter
+/// named like one. What users see of an address (messages, the `source_file` column).
+pub fn public_url(mut url: reqwest::Url) -> reqwest::Url {
+    // Both fail only for URLs that cannot carry credentials, which then have none.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.query().is_some() {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(name, _)| !is_secret_parameter(name))
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+    }
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +459,18 @@ mod tests {
         assert_eq!(
             scrubber.scrub("오류: 비밀번호-SECRET 거부"),
             "오류: *** 거부"
+        );
+    }
+
+    #[test]
+    fn a_public_url_has_no_credentials_and_no_secret_parameters() {
+        let url = reqwest::Url::parse(
+            "https://user:pw@toss.example/trxdown.jsp?mertid=m&api_token=T0k&servicecode=TRX&SIG=x",
+        )
+        .unwrap();
+        assert_eq!(
+            public_url(url).as_str(),
+            "https://toss.example/trxdown.jsp?mertid=m&servicecode=TRX"
         );
     }
 }

@@ -211,8 +211,8 @@ impl HttpSource {
         }
     }
 
-    /// The request URL without the key and without a `user:password@` the configured URL may
-    /// carry: what users see.
+    /// The request URL without the key, a `user:password@` or a parameter named like a
+    /// credential the configured URL may carry: what users see (also in `source_file`).
     fn public_url(&self, file: &TossFileName) -> reqwest::Url {
         without_credentials(self.unsigned_url(file))
     }
@@ -395,11 +395,8 @@ impl Source for HttpSource {
 }
 
 /// `url` without its `user:password@`.
-fn without_credentials(mut url: reqwest::Url) -> reqwest::Url {
-    // Both fail only for URLs that cannot carry credentials, which then have none.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    url
+fn without_credentials(url: reqwest::Url) -> reqwest::Url {
+    crate::remote::scrub::public_url(url)
 }
 
 fn spool(body: &[u8]) -> std::io::Result<std::fs::File> {

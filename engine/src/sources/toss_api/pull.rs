@@ -136,9 +136,7 @@ impl Spool {
 impl TossApiSource {
     /// The list call for `day` without paging: what messages and `origin` show.
     pub(super) fn public_url(&self, day: NaiveDate) -> reqwest::Url {
-        let mut url = self.endpoint.clone();
-        let _ = url.set_password(None);
-        let _ = url.set_username("");
+        let mut url = crate::remote::scrub::public_url(self.endpoint.clone());
         let date = day.format("%Y-%m-%d");
         match self.dataset {
             Dataset::Transactions => {
