@@ -167,6 +167,7 @@ type = "toss"
 [[sinks]]
 type = "parquet"
 path = {toml_str(w / "lake")}
+zstd_level = {ctx.args.zstd_level}
 """
     p = w / "pipeline.toml"
     p.write_text(text, encoding="utf-8")
@@ -241,7 +242,7 @@ CONTENDERS: list[Contender] = [
     ),
     Contender(
         name="duckdb",
-        description="DuckDB read_csv (explicit schema) -> COPY ... TO zstd Parquet (bench/peers/duckdb_load.py)",
+        description="DuckDB read_csv (explicit schema) -> COPY ... TO zstd Parquet at --zstd-level (bench/peers/duckdb_load.py)",
         command=lambda ctx: peer_cmd(ctx, "duckdb_load.py"),
         output=lambda ctx: parquet_output(ctx.work / "lake"),
         available=lambda args, engine: venv_missing(),
@@ -250,11 +251,31 @@ CONTENDERS: list[Contender] = [
     ),
     Contender(
         name="polars",
-        description="polars scan_csv (explicit schema) -> sink_parquet zstd (bench/peers/polars_load.py)",
+        description="polars scan_csv (explicit schema) -> sink_parquet zstd at --zstd-level (bench/peers/polars_load.py)",
         command=lambda ctx: peer_cmd(ctx, "polars_load.py"),
         output=lambda ctx: parquet_output(ctx.work / "lake"),
         available=lambda args, engine: venv_missing(),
         rss_goal=False,
+        encodings=("utf-8",),
+    ),
+    Contender(
+        name="duckdb@own-level",
+        description="DuckDB as above at its own default zstd level (3)",
+        command=lambda ctx: peer_cmd(ctx, "duckdb_load.py", own_level=True),
+        output=lambda ctx: parquet_output(ctx.work / "lake"),
+        available=lambda args, engine: venv_missing(),
+        rss_goal=False,
+        default=False,
+        encodings=("utf-8",),
+    ),
+    Contender(
+        name="polars@own-level",
+        description="polars as above at its own default zstd level (3)",
+        command=lambda ctx: peer_cmd(ctx, "polars_load.py", own_level=True),
+        output=lambda ctx: parquet_output(ctx.work / "lake"),
+        available=lambda args, engine: venv_missing(),
+        rss_goal=False,
+        default=False,
         encodings=("utf-8",),
     ),
 ]
@@ -264,6 +285,8 @@ CONTENDERS: list[Contender] = [
 VENV = BENCH / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 PEERS = {c.name for c in CONTENDERS if not c.rss_goal}
+# The peers the engine is compared with, like for like (same zstd level).
+BASELINES = ("duckdb", "polars")
 
 
 def venv_missing() -> Optional[str]:
@@ -284,10 +307,12 @@ def ensure_venv() -> None:
     stamp.write_text(req.read_text())
 
 
-def peer_cmd(ctx: Ctx, script: str) -> list[str]:
+def peer_cmd(ctx: Ctx, script: str, own_level: bool = False) -> list[str]:
+    """A peer's command: at the engine's zstd level (like for like), or at its own default."""
     (ctx.work / "lake").mkdir()
-    return [str(VENV_PYTHON), str(BENCH / "peers" / script), str(ctx.input.path),
+    argv = [str(VENV_PYTHON), str(BENCH / "peers" / script), str(ctx.input.path),
             str(ctx.work / "lake" / "out.parquet"), str(ctx.threads)]
+    return argv if own_level else argv + [str(ctx.args.zstd_level)]
 
 
 # ---- output checks --------------------------------------------------------------------
@@ -557,25 +582,41 @@ def same_run(rows: list[dict], contender: str, like: dict, encoding: Optional[st
     return None
 
 
+def round_ratios(r: dict, base: Optional[dict], measure: str) -> list[float]:
+    """`measure` (wall_s or cpu_s) of r over that of base, round by round: the contenders run
+    interleaved, one run each per round, so a round's two runs saw the same machine."""
+    if not base or not r["ok"]:
+        return []
+    pairs = zip(r["runs"], base["runs"])
+    return [round(a[measure] / b[measure], 3) for a, b in pairs
+            if a.get(measure) and b.get(measure)]
+
+
 def ratio(r: dict, base: Optional[dict]) -> Optional[float]:
-    """Wall time of r divided by that of base (measured in the same benchmark run)."""
-    if not base or not r["ok"] or not base["median_wall_s"]:
-        return None
-    return r["median_wall_s"] / base["median_wall_s"]
+    """The median of the per-round wall-time ratios of r over base."""
+    rounds = round_ratios(r, base, "wall_s")
+    return statistics.median(rounds) if rounds else None
 
 
 def add_ratios(rows: list[dict]) -> None:
-    """÷duckdb and ÷polars: against the peer on the UTF-8 file with the same threads (the
-    peers read UTF-8 only, so an EUC-KR engine run is compared with the peers' UTF-8 run)."""
+    """÷duckdb and ÷polars (wall and CPU): the median of the per-round ratios against the peer
+    on the UTF-8 file with the same threads (the peers read UTF-8 only, so an EUC-KR engine run
+    is compared with the peers' UTF-8 run)."""
     for r in rows:
-        for peer in ("duckdb", "polars"):
-            q = ratio(r, same_run(rows, peer, r, "utf-8"))
-            r[f"vs_{peer}"] = None if q is None else round(q, 3)
+        for peer in BASELINES:
+            base = same_run(rows, peer, r, "utf-8")
+            wall = round_ratios(r, base, "wall_s")
+            cpu = round_ratios(r, base, "cpu_s")
+            r[f"vs_{peer}"] = round(statistics.median(wall), 3) if wall else None
+            r[f"vs_{peer}_cpu"] = round(statistics.median(cpu), 3) if cpu else None
+            r[f"vs_{peer}_rounds"] = wall
+            r[f"vs_{peer}_cpu_rounds"] = cpu
 
 
 def fmt_table(rows: list[dict]) -> str:
     head = ["contender", "threads", "encoding", "rows", "input MB", "median wall s", "rows/s", "MB/s",
-            "peak RSS MiB", "output MB", "CPU s", "÷duckdb", "÷polars", "check"]
+            "peak RSS MiB", "output MB", "CPU s", "÷duckdb", "÷duckdb CPU", "÷polars", "÷polars CPU",
+            "check"]
     body = []
     q = lambda x: "-" if x is None else f"{x:.2f}"
     for r in rows:
@@ -586,11 +627,11 @@ def fmt_table(rows: list[dict]) -> str:
             f"{r['peak_rss_mib']:.1f}" if r["peak_rss_mib"] is not None else "-",
             f"{r['output_mb']:.2f}" if r["output_mb"] is not None else "-",
             f"{r['median_cpu_s']:.2f}" if r["median_cpu_s"] is not None else "-",
-            q(r.get("vs_duckdb")), q(r.get("vs_polars")),
+            q(r.get("vs_duckdb")), q(r.get("vs_duckdb_cpu")), q(r.get("vs_polars")), q(r.get("vs_polars_cpu")),
             "ok" if r["ok"] else "FAILED",
         ])
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    left = {0, 2, 13}
+    left = {0, 2, 15}
     def line(cells):
         return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(b) for b in body])
@@ -724,6 +765,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--engine", default="target/release/engine", help="engine binary (relative: to the current or repo folder)")
     ap.add_argument("--no-build", action="store_true", help="skip `cargo build --release -p engine`")
     ap.add_argument("--no-venv", action="store_true", help="do not make bench/.venv (the peers are skipped without it)")
+    ap.add_argument("--zstd-level", type=int, default=1,
+                    help="zstd level of every contender's Parquet, the engine's and the peers' alike "
+                         "(default 1, the engine's default); duckdb@own-level and polars@own-level "
+                         "(opt-in) run the peers at their own default instead")
     ap.add_argument("--seed", type=int, default=42, help="generator seed")
     ap.add_argument("--kind", choices=["AUTH", "REV"], default="AUTH", help="file kind to generate")
     ap.add_argument("--contenders", help="comma-separated names (default: every default contender)")
@@ -790,25 +835,35 @@ def main(argv: Optional[list[str]] = None) -> int:
     all_ok = True
     inputs: dict[str, dict] = {}
 
-    def measure(c: Contender, inp: Input, threads: int, repeat: int) -> None:
+    def one_run(c: Contender, inp: Input, threads: int, i: int, repeat: int, runs: list[Run]) -> None:
+        work = run_root / f"{c.name}-{threads}t-{inp.encoding}-{inp.rows}-{i + 1}"
+        work.mkdir(parents=True)
+        ctx = Ctx(args, engine, inp, work, threads)
+        print(f"run {c.name} {threads}t {inp.encoding} {inp.rows:,} {i + 1}/{repeat} ...", end=" ", flush=True)
+        r = run_once(c, ctx, args.timeout)
+        runs.append(r)
+        rss = "-" if r.peak_rss_kib is None else f"{r.peak_rss_kib / 1024:.1f}"
+        cpu = "-" if r.cpu_s is None else f"{r.cpu_s:.2f}"
+        print(f"{'    ' if r.exit_code else ''}{r.wall_s:.2f} s wall, {cpu} s CPU, {rss} MiB"
+              + ("" if not r.problems else "  PROBLEMS: " + "; ".join(r.problems)), flush=True)
+        if not args.keep and i > 0:
+            shutil.rmtree(runs[i - 1].work, ignore_errors=True)
+
+    def finish(c: Contender, inp: Input, threads: int, runs: list[Run]) -> None:
         nonlocal all_ok
-        runs: list[Run] = []
-        for i in range(repeat):
-            work = run_root / f"{c.name}-{threads}t-{inp.encoding}-{inp.rows}-{i + 1}"
-            work.mkdir(parents=True)
-            ctx = Ctx(args, engine, inp, work, threads)
-            print(f"run {c.name} {threads}t {inp.encoding} {inp.rows:,} {i + 1}/{repeat} ...", end=" ", flush=True)
-            r = run_once(c, ctx, args.timeout)
-            runs.append(r)
-            rss = "-" if r.peak_rss_kib is None else f"{r.peak_rss_kib / 1024:.1f}"
-            print(f"{'    ' if r.exit_code else ''}{r.wall_s:.2f} s, {rss} MiB"
-                  + ("" if not r.problems else "  PROBLEMS: " + "; ".join(r.problems)), flush=True)
-            if not args.keep and i > 0:
-                shutil.rmtree(runs[i - 1].work, ignore_errors=True)
         s = summarize(c, inp, threads, runs)
         all_ok &= s["ok"]
         results.append(s)
 
+    def measure(c: Contender, inp: Input, threads: int, repeat: int) -> None:
+        runs: list[Run] = []
+        for i in range(repeat):
+            one_run(c, inp, threads, i, repeat, runs)
+        finish(c, inp, threads, runs)
+
+    # Rounds: every contender, thread count and encoding runs once per round, so that each
+    # round's runs share the machine's state and a ratio can be taken per round.
+    combos = []
     for enc in encodings:
         inp = input_file(args.rows, enc, args.seed, args.kind)
         inputs[f"{enc}-{args.rows}"] = {"path": str(inp.path), "bytes": inp.bytes, "gen_seconds": inp.gen_seconds}
@@ -816,7 +871,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         for threads in thread_counts:
             for c in runnable:
                 if enc in c.encodings:
-                    measure(c, inp, threads, args.repeat)
+                    combos.append((c, inp, threads, []))
+    for i in range(args.repeat):
+        print(f"round {i + 1} of {args.repeat}", flush=True)
+        for c, inp, threads, runs in combos:
+            one_run(c, inp, threads, i, args.repeat, runs)
+    for c, inp, threads, runs in combos:
+        finish(c, inp, threads, runs)
     if scale_rows and by_name["engine"] in runnable:
         for rows in scale_rows:
             inp = input_file(rows, "utf-8", args.seed, args.kind)
@@ -826,8 +887,15 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     add_ratios(results)
     print()
-    print(f"{cores} cores; ÷duckdb, ÷polars: median wall time over the peer's on the UTF-8 file, same threads")
+    print(f"{cores} cores; every contender's Parquet at zstd level {args.zstd_level} (like for like); "
+          f"÷duckdb, ÷polars: the median over {args.repeat} interleaved rounds of each round's ratio "
+          f"to the peer on the UTF-8 file with the same threads, of wall time and of CPU time (user + sys)")
     print(fmt_table(results))
+    for r in results:
+        for peer in BASELINES:
+            if r.get(f"vs_{peer}_rounds") and r["contender"] not in PEERS:
+                print(f"  {r['contender']}/{r['threads']}t/{r['encoding']} ÷{peer} per round: "
+                      f"wall {r[f'vs_{peer}_rounds']}, CPU {r[f'vs_{peer}_cpu_rounds']}")
     for r in results:
         probs = sorted({p for run in r["runs"] for p in run["problems"]})
         if probs:
@@ -846,6 +914,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             "git": git_rev(),
             "engine": str(engine),
             "params": {"rows": args.rows, "encodings": encodings, "threads": thread_counts, "repeat": args.repeat,
+                       "zstd_level": args.zstd_level,
                        "seed": args.seed, "kind": args.kind, "date": DATE, "mid": MID,
                        "rss_goal_mb": args.rss_goal_mb, "scale_rows": scale_rows},
             "inputs": inputs,

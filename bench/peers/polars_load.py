@@ -23,10 +23,13 @@ SCHEMA = {
 
 def main() -> int:
     src, out = sys.argv[1], sys.argv[2]
+    # argv[3] is the thread count (set through POLARS_MAX_THREADS); argv[4] the zstd level,
+    # without which polars' own default (3).
+    level = {"compression_level": int(sys.argv[4])} if len(sys.argv) > 4 else {}
     (
         pl.scan_csv(src, separator=";", has_header=False, schema=SCHEMA, quote_char=None)
         .with_columns(pl.col("paydate").str.strptime(pl.Datetime("us"), "%Y%m%d%H%M%S"))
-        .sink_parquet(out, compression="zstd")
+        .sink_parquet(out, compression="zstd", **level)
     )
     return 0
 
