@@ -437,7 +437,7 @@ fn a_redirect_is_refused_with_its_target_and_the_target_gets_nothing() {
         "HTTP 302",
         "does not follow redirects",
         &target.url(),
-        "put the final URL in `url`",
+        "put the final address in `url`",
     ] {
         assert!(
             result.stderr.contains(expected),

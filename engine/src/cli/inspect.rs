@@ -65,21 +65,7 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<ExitCode> {
         },
     );
     let mut reader = BatchReader::new(file, Box::new(decoder), shown_path.clone());
-    let mut shown = Vec::new();
-    let mut shown_rows = 0;
-    let mut rejects = Vec::new();
-    for decoded in reader.by_ref() {
-        match decoded? {
-            Decoded::Rejects(more) => rejects.extend(more),
-            Decoded::Batch(batch) => {
-                if shown_rows < args.limit {
-                    let take = (args.limit - shown_rows).min(batch.num_rows());
-                    shown.push(escaped_batch(&batch.slice(0, take))?);
-                    shown_rows += take;
-                }
-            }
-        }
-    }
+    let (shown, shown_rows, rejects) = read_to_end(&mut reader, args.limit)?;
     let stats = reader.stats();
     let detected = reader.detected();
     println!("file:      {shown_path}");
@@ -151,21 +137,7 @@ fn inspect_api_answer(args: &InspectArgs, format: &str) -> Result<ExitCode> {
     };
     let decoder = parser.format().decoder(&unit)?;
     let mut reader = BatchReader::new(lines.as_bytes(), decoder, shown_path.clone());
-    let mut shown = Vec::new();
-    let mut shown_rows = 0;
-    let mut rejects = Vec::new();
-    for decoded in reader.by_ref() {
-        match decoded? {
-            Decoded::Rejects(more) => rejects.extend(more),
-            Decoded::Batch(batch) => {
-                if shown_rows < args.limit {
-                    let take = (args.limit - shown_rows).min(batch.num_rows());
-                    shown.push(escaped_batch(&batch.slice(0, take))?);
-                    shown_rows += take;
-                }
-            }
-        }
-    }
+    let (shown, shown_rows, rejects) = read_to_end(&mut reader, args.limit)?;
     let stats = reader.stats();
     println!("file:      {shown_path}");
     println!("format:    {format} · day {day}");
@@ -189,6 +161,30 @@ fn inspect_api_answer(args: &InspectArgs, format: &str) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `reader` to its end: the first `limit` rows (escaped, as the table shows them), how
+/// many those are, and every rejected line.
+fn read_to_end<R: std::io::Read>(
+    reader: &mut BatchReader<R>,
+    limit: usize,
+) -> Result<(Vec<RecordBatch>, usize, Vec<engine::parser::Reject>)> {
+    let mut shown = Vec::new();
+    let mut shown_rows = 0;
+    let mut rejects = Vec::new();
+    for decoded in reader.by_ref() {
+        match decoded? {
+            Decoded::Rejects(more) => rejects.extend(more),
+            Decoded::Batch(batch) => {
+                if shown_rows < limit {
+                    let take = (limit - shown_rows).min(batch.num_rows());
+                    shown.push(escaped_batch(&batch.slice(0, take))?);
+                    shown_rows += take;
+                }
+            }
+        }
+    }
+    Ok((shown, shown_rows, rejects))
 }
 
 /// `text` with every control character written as Rust writes it escaped (`\u{1b}`, `\r`),

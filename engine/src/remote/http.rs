@@ -95,6 +95,39 @@ pub fn describe_error(err: &reqwest::Error) -> String {
     }
 }
 
+/// Why a `3xx` answer is refused, for a request that carries `secret` ("the key"): the status,
+/// where it pointed (scrubbed), and the fix (`key`, the pipeline file's key of the address).
+/// A redirect is never followed while a secret rides along: it would carry the secret to an
+/// address the pipeline file does not name.
+pub fn refused_redirect(
+    response: &reqwest::Response,
+    scrubber: &crate::remote::scrub::Scrubber,
+    secret: &str,
+    key: &str,
+) -> String {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|location| scrubber.scrub(&String::from_utf8_lossy(location.as_bytes())))
+        .unwrap_or_else(|| "an address it did not name".to_owned());
+    format!(
+        "HTTP {}, a redirect to {location}: the engine does not follow redirects, since \
+         following one would send {secret} to an address the pipeline file does not name; put \
+         the final address in `{key}` in [source]",
+        response.status()
+    )
+}
+
+/// `; it said: …` with the start of `body`, scrubbed; empty for an empty body.
+pub fn said(scrubber: &crate::remote::scrub::Scrubber, body: &[u8], chars: usize) -> String {
+    let excerpt = scrubber.excerpt(body, chars);
+    if excerpt.is_empty() {
+        String::new()
+    } else {
+        format!("; it said: {excerpt}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use super::{
 use crate::dates::DateSelection;
 use crate::env::{EnvString, Secret, deserialize_kinds};
 use crate::error::{Error, Result};
-use crate::remote::http::{ClientSettings, Redirects, describe_error};
+use crate::remote::http::{ClientSettings, Redirects, describe_error, refused_redirect, said};
 use crate::remote::retry::{Attempt, Failed, RetryPolicy, retry};
 use crate::remote::retry_after::retry_after;
 use crate::remote::scrub::Scrubber;
@@ -272,27 +272,17 @@ impl HttpSource {
             };
         }
         if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .map(|location| String::from_utf8_lossy(location.as_bytes()).into_owned())
-                .unwrap_or_else(|| "an address it did not name".to_owned());
-            return Attempt::Fail(format!(
-                "HTTP {status}, a redirect to {}: the engine does not follow redirects, since \
-                 following one would send the key to an address the pipeline file does not name; \
-                 put the final URL in `url` in [source]",
-                self.scrubber.scrub(&location)
+            return Attempt::Fail(refused_redirect(
+                &response,
+                &self.scrubber,
+                "the key",
+                "url",
             ));
         }
         if !status.is_success() {
             let said = match response.bytes().await {
-                Ok(body) => self.scrubber.excerpt(&body, EXCERPT_CHARS),
+                Ok(body) => said(&self.scrubber, &body, EXCERPT_CHARS),
                 Err(_) => String::new(),
-            };
-            let said = if said.is_empty() {
-                String::new()
-            } else {
-                format!("; it said: {said}")
             };
             if status.is_server_error() {
                 return Attempt::retry(format!("HTTP {status}{said}"));

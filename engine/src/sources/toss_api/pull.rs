@@ -20,7 +20,7 @@ use chrono::NaiveDate;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::{Dataset, TossApiSource};
-use crate::remote::http::describe_error;
+use crate::remote::http::{describe_error, refused_redirect};
 use crate::remote::retry::{Attempt, Failed, retry};
 use crate::remote::retry_after::retry_after;
 
@@ -292,16 +292,11 @@ impl TossApiSource {
             };
         }
         if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .map(|location| String::from_utf8_lossy(location.as_bytes()).into_owned())
-                .unwrap_or_else(|| "an address it did not name".to_owned());
-            return Attempt::Fail(PageFailure::Other(format!(
-                "HTTP {status}, a redirect to {}: the engine does not follow redirects, since \
-                 following one would send the secret key to an address the pipeline file does \
-                 not name; put the final address in `endpoint` in [source]",
-                scrub(&location)
+            return Attempt::Fail(PageFailure::Other(refused_redirect(
+                &response,
+                &self.scrubber,
+                "the secret key",
+                "endpoint",
             )));
         }
         let body = match response.bytes().await {
@@ -389,14 +384,8 @@ fn too_many_pages() -> PageFailure {
     ))
 }
 
-/// `; it said: …` with the start of `body`, scrubbed; empty for an empty body.
 fn said(scrubber: &crate::remote::scrub::Scrubber, body: &[u8]) -> String {
-    let excerpt = scrubber.excerpt(body, EXCERPT_CHARS);
-    if excerpt.is_empty() {
-        String::new()
-    } else {
-        format!("; it said: {excerpt}")
-    }
+    crate::remote::http::said(scrubber, body, EXCERPT_CHARS)
 }
 
 fn looks_like_html(body: &[u8]) -> bool {
