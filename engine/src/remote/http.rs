@@ -95,6 +95,22 @@ pub fn describe_error(err: &reqwest::Error) -> String {
     }
 }
 
+/// The address a pipeline file names under `at` (`[source] url`): a URL, `https://` (or
+/// `http://` for a local test server). Messages quote the text as written, never the value a
+/// variable gave it.
+pub fn parse_http_url(text: &crate::env::EnvString, at: &str) -> Result<reqwest::Url> {
+    let url = reqwest::Url::parse(text.as_str())
+        .map_err(|err| Error::config(at, format!("{:?} is not a URL: {err}", text.as_written())))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        let key = at.rsplit(' ').next().unwrap_or(at);
+        return Err(Error::config(
+            at,
+            format!("{key} must start with https:// (or http:// for a local test server)"),
+        ));
+    }
+    Ok(url)
+}
+
 /// Why a `3xx` answer is refused, for a request that carries `secret` ("the key"): the status,
 /// where it pointed (scrubbed), and the fix (`key`, the pipeline file's key of the address).
 /// A redirect is never followed while a secret rides along: it would carry the secret to an

@@ -137,18 +137,7 @@ impl HttpSourceConfig {
         }
         let retry_policy = self.retry_policy();
         retry_policy.check("[source]")?;
-        let url = reqwest::Url::parse(&self.url).map_err(|err| {
-            Error::config(
-                at("url"),
-                format!("{:?} is not a URL: {err}", self.url.as_written()),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::config(
-                at("url"),
-                "url must start with https:// (or http://)",
-            ));
-        }
+        let url = crate::remote::http::parse_http_url(&self.url, &at("url"))?;
         if self.tls_insecure {
             tracing::warn!("tls_insecure = true: the http source accepts any certificate");
         }

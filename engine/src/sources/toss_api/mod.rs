@@ -182,18 +182,7 @@ impl TossApiSourceConfig {
             retry_base_ms: self.retry_base_ms,
         };
         policy.check("[source]")?;
-        let endpoint = reqwest::Url::parse(self.endpoint.as_str()).map_err(|err| {
-            Error::config(
-                at("endpoint"),
-                format!("{:?} is not a URL: {err}", self.endpoint.as_written()),
-            )
-        })?;
-        if !matches!(endpoint.scheme(), "http" | "https") {
-            return Err(Error::config(
-                at("endpoint"),
-                "endpoint must start with https:// (or http:// for a local test server)",
-            ));
-        }
+        let endpoint = crate::remote::http::parse_http_url(&self.endpoint, &at("endpoint"))?;
         if self.tls_insecure {
             tracing::warn!("tls_insecure = true: the toss-api source accepts any certificate");
         }
