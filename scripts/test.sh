@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 # The Postgres sink's tests run real PostgreSQL servers: make sure the programs are installed.
 scripts/ensure-postgres.sh
-# The object-storage tests run a real S3 server (moto): make sure it is installed.
-scripts/ensure-moto.sh
+# The object-storage and Delta tests run a real S3 server (moto) and Python readers of Delta
+# tables: make sure they are installed.
+scripts/ensure-python.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -55,6 +55,7 @@ pub mod dates;
 pub mod env;
 pub mod error;
 pub mod hints;
+pub mod lake;
 pub mod metrics;
 pub mod parser;
 pub mod pipeline;

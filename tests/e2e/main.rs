@@ -5,6 +5,8 @@
 //! every other module is one feature's tests.
 
 mod day;
+mod delta;
+mod deploy;
 mod foundation;
 mod ftp;
 mod hostile_input;

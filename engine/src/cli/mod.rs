@@ -2,6 +2,7 @@
 //! into a call of the library. Errors become messages and exit codes in `main` only.
 
 mod inspect;
+mod lake;
 mod run;
 mod status;
 mod validate;
@@ -64,6 +65,50 @@ pub(crate) enum Command {
     /// Plugin tools.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Maintenance of the pipeline's Delta tables.
+    #[command(subcommand)]
+    Lake(LakeCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LakeCommand {
+    /// Merges each partition's small files into larger ones (one commit, no row changes), then
+    /// writes a checkpoint.
+    Optimize {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        table: LakeTable,
+        /// The size to merge files up to, in MiB.
+        #[arg(long, default_value_t = 128)]
+        target_mb: u64,
+    },
+    /// Deletes files no table version of the last N hours needs (replaced versions, files a
+    /// killed load left behind).
+    Vacuum {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        table: LakeTable,
+        /// Keep what the versions of the last N hours need (the table's default is 168).
+        #[arg(long, value_name = "N")]
+        retain_hours: u64,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow less than the table's retention (7 days unless set): a reader of an older
+        /// version may then fail.
+        #[arg(long)]
+        allow_short_retention: bool,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct LakeTable {
+    /// Only this sink's table (delta, delta#2); default every Delta sink of the pipeline.
+    #[arg(long)]
+    sink: Option<String>,
+    /// Print JSON, for machines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +211,32 @@ impl Command {
                 verify,
             } => status::status(&pipeline, json, verify),
             Command::Inspect(args) => inspect::inspect(&args),
+            Command::Lake(LakeCommand::Optimize {
+                pipeline,
+                table,
+                target_mb,
+            }) => lake::lake(
+                &pipeline,
+                table.sink.as_deref(),
+                lake::Task::Optimize { target_mb },
+                table.json,
+            ),
+            Command::Lake(LakeCommand::Vacuum {
+                pipeline,
+                table,
+                retain_hours,
+                dry_run,
+                allow_short_retention,
+            }) => lake::lake(
+                &pipeline,
+                table.sink.as_deref(),
+                lake::Task::Vacuum {
+                    retain_hours,
+                    dry_run,
+                    allow_short_retention,
+                },
+                table.json,
+            ),
             Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
                 engine::scaffold::new_plugin(&name, &dir, sdk.as_deref()).map(|folder| {
                     println!(

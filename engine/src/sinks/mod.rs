@@ -13,6 +13,7 @@
 //! Adding a sink: write `sinks/NAME.rs` with a config struct implementing [`BuildSink`], then
 //! add one line to the `register_sinks!` list below.
 
+mod delta;
 mod parquet;
 mod postgres;
 mod webhook;
@@ -166,6 +167,7 @@ macro_rules! register_sinks {
 
 register_sinks! {
     "parquet" => Parquet(parquet::ParquetSinkConfig),
+    "delta" => Delta(delta::DeltaSinkConfig),
     "postgres" => Postgres(postgres::PostgresSinkConfig),
     "webhook" => Webhook(webhook::WebhookSinkConfig),
 }

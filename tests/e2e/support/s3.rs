@@ -1,4 +1,4 @@
-//! A real S3 server per test: moto in server mode (`scripts/ensure-moto.sh` installs it) on a
+//! A real S3 server per test: moto in server mode (`scripts/ensure-python.sh` installs it) on a
 //! free port of 127.0.0.1, stopped when the test ends. Tests read what the engine wrote through
 //! the `object_store` crate, and ask the server directly for what a store client does not show
 //! (unfinished multipart uploads).
@@ -33,7 +33,7 @@ fn moto_server() -> PathBuf {
         .join("../target/moto-venv/bin/moto_server");
     assert!(
         venv.exists(),
-        "the S3 test server is missing: run scripts/ensure-moto.sh (it installs moto[server] \
+        "the S3 test server is missing: run scripts/ensure-python.sh (it installs moto[server] \
          into target/moto-venv), or set MOTO_SERVER"
     );
     venv

@@ -11,12 +11,13 @@ mod encoder;
 mod layout;
 mod object;
 mod put;
-mod tuning;
+pub(super) mod tuning;
 mod verify;
 
 use super::{BuildSink, CommittedVersion, Held, Holding, LoadUnit, Sink, SinkContext, SinkWriter};
 use crate::env::EnvString;
 use crate::error::{Error, Result};
+use crate::lake::store::{self, Location, StoreOptions};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use encoder::{Background, Encoder};
@@ -95,36 +96,14 @@ impl ParquetSinkConfig {
     /// the URL names.
     fn destination(&self, name: &str) -> Result<Arc<dyn Destination>> {
         let at = |key: &str| format!("[[sinks]] {name} {key}");
-        let text = self.path.as_str();
-        let Some((scheme, _)) = text.split_once("://") else {
-            if self.endpoint.is_some() || self.allow_http || self.region.is_some() {
-                return Err(Error::config(
-                    at("endpoint"),
-                    "endpoint, allow_http and region are for an object store path \
-                     (path = \"s3://bucket/prefix\"), not a local folder",
-                ));
-            }
-            return Ok(Arc::new(LocalFolder::new(self.path.to_path())));
-        };
-        let url = reqwest::Url::parse(text).map_err(|err| {
-            Error::config(
-                at("path"),
-                format!("{:?} is not a URL: {err}", self.path.as_written()),
-            )
-        })?;
-        if scheme == "file" {
-            let folder = url.to_file_path().map_err(|()| {
-                Error::config(
-                    at("path"),
-                    "a file:// path must be absolute (file:///data/lake)",
-                )
-            })?;
-            return Ok(Arc::new(LocalFolder::new(folder)));
-        }
-        let options = object::StoreOptions {
+        let options = StoreOptions {
             endpoint: self.endpoint.as_ref().map(|endpoint| endpoint.to_string()),
             allow_http: self.allow_http,
             region: self.region.as_ref().map(|region| region.to_string()),
+        };
+        let (store, url) = match store::locate(&self.path, &options, at)? {
+            Location::Local(folder) => return Ok(Arc::new(LocalFolder::new(folder))),
+            Location::Object { store, url } => (store, url),
         };
         if !(5..=5000).contains(&self.part_size_mb) {
             return Err(Error::config(
@@ -134,15 +113,8 @@ impl ParquetSinkConfig {
         }
         let part_bytes = self.part_size_mb * 1024 * 1024;
         let destination =
-            object::ObjectDestination::new(&url, &options, part_bytes).map_err(|err| {
-                Error::config(
-                    at("path"),
-                    format!(
-                        "{:?}: {err}; use s3://bucket/prefix, gs://bucket/prefix, \
-                     az://container/prefix, file:///folder or a plain folder",
-                        self.path.as_written()
-                    ),
-                )
+            object::ObjectDestination::new(store, &url, part_bytes).map_err(|err| {
+                Error::config(at("path"), format!("{:?}: {err}", self.path.as_written()))
             })?;
         Ok(Arc::new(destination))
     }

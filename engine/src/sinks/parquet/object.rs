@@ -34,24 +34,18 @@ pub(super) struct ObjectDestination {
 }
 
 impl ObjectDestination {
-    /// The store and prefix `url` names (`s3://bucket/prefix`, `gs://…`, `az://…`), with
-    /// `options` (`endpoint`, `allow_http`, `region`, …) over the environment's credentials
-    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`, instance metadata).
+    /// The prefix of `url` (`s3://bucket/prefix`, `gs://…`, `az://…`) in `store`, the bucket
+    /// it names (see [`crate::lake::store::locate`]).
     pub(super) fn new(
+        store: Arc<dyn ObjectStore>,
         url: &reqwest::Url,
-        options: &StoreOptions,
         part_bytes: usize,
     ) -> Result<Self, String> {
-        let store = build_store(url, options).map_err(|err| err.to_string())?;
         let prefix = ObjectPath::from_url_path(url.path()).map_err(|err| err.to_string())?;
-        let mut shown = url.clone();
-        let _ = shown.set_password(None);
-        let _ = shown.set_username("");
-        shown.set_query(None);
         Ok(ObjectDestination {
             store,
             prefix,
-            shown: shown.to_string().trim_end_matches('/').to_owned(),
+            shown: crate::lake::store::shown(url),
             part_bytes,
         })
     }
@@ -60,51 +54,6 @@ impl ObjectDestination {
         path.split('/')
             .filter(|part| !part.is_empty())
             .fold(self.prefix.clone(), |joined, part| joined.join(part))
-    }
-}
-
-/// What the pipeline file may say of a store beside its URL; the rest (credentials above all)
-/// comes from the environment, as each provider's tools read it.
-#[derive(Debug, Default)]
-pub(super) struct StoreOptions {
-    pub endpoint: Option<String>,
-    pub allow_http: bool,
-    pub region: Option<String>,
-}
-
-/// The store `url` names, configured from the environment's standard variables and chains
-/// (`AWS_*` and instance metadata; `GOOGLE_*`; `AZURE_*`), then from `options`.
-fn build_store(url: &reqwest::Url, options: &StoreOptions) -> Result<Arc<dyn ObjectStore>, String> {
-    use object_store::aws::AmazonS3Builder;
-    use object_store::azure::MicrosoftAzureBuilder;
-    use object_store::gcp::GoogleCloudStorageBuilder;
-    let failed = |err: object_store::Error| err.to_string();
-    match url.scheme() {
-        "s3" | "s3a" => {
-            let mut builder = AmazonS3Builder::from_env()
-                .with_url(url.as_str())
-                .with_allow_http(options.allow_http);
-            if let Some(endpoint) = &options.endpoint {
-                builder = builder.with_endpoint(endpoint);
-            }
-            if let Some(region) = &options.region {
-                builder = builder.with_region(region);
-            }
-            Ok(Arc::new(builder.build().map_err(failed)?))
-        }
-        "gs" => {
-            let builder = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
-            Ok(Arc::new(builder.build().map_err(failed)?))
-        }
-        "az" | "abfs" | "abfss" | "azure" => {
-            let builder = MicrosoftAzureBuilder::from_env()
-                .with_url(url.as_str())
-                .with_allow_http(options.allow_http);
-            Ok(Arc::new(builder.build().map_err(failed)?))
-        }
-        other => Err(format!(
-            "{other}:// is not an object store the engine knows"
-        )),
     }
 }
 

@@ -22,6 +22,16 @@ use parquet::schema::types::ColumnPath;
 
 /// The writer properties for a file of `schema`.
 pub fn properties(schema: &Schema, level: ZstdLevel, row_group_rows: usize) -> WriterProperties {
+    builder(schema, level, row_group_rows).build()
+}
+
+/// [`properties`], still open to a caller's own column settings (the Delta sink keeps the
+/// statistics of the column it finds units by).
+pub fn builder(
+    schema: &Schema,
+    level: ZstdLevel,
+    row_group_rows: usize,
+) -> parquet::file::properties::WriterPropertiesBuilder {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(row_group_rows))
@@ -46,7 +56,7 @@ pub fn properties(schema: &Schema, level: ZstdLevel, row_group_rows: usize) -> W
             builder = builder.set_column_statistics_enabled(column, EnabledStatistics::None);
         }
     }
-    builder.build()
+    builder
 }
 
 #[cfg(test)]
