@@ -460,3 +460,36 @@ fn a_scaffolded_ts_plugin_tests_builds_and_runs() {
     // Amounts 15000, 35000, 319000, 91000 against a threshold of 35000.
     assert_eq!(large, [Some(false), Some(true), Some(true), Some(true)]);
 }
+
+/// apache-arrow writes a table without batches as a schema alone; the engine (contract 1.0)
+/// takes that answer as an empty batch of that schema: every row dropped, the file loaded.
+#[test]
+fn an_answer_with_a_schema_and_no_batch_is_an_empty_batch() {
+    let workspace = warm_workspace();
+    with_samples(&workspace);
+    let pipeline = workspace.dir_pipeline(
+        "",
+        &ts_wasm(
+            "hostile-ts",
+            "hostile_ts.wasm",
+            "[transforms.config]\nbehave = \"schema-only\"\n",
+        ),
+    );
+    let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    assert!(run.stdout.contains("2 loaded"), "{}", run.all_output());
+    assert_eq!(total_rows(&workspace.read_lake(AUTH)), 0);
+    // The empty file has the columns the plugin announced: the parser's, as without a plugin.
+    let schema = |workspace: &Workspace| {
+        let file = std::fs::File::open(workspace.path("lake").join(AUTH)).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .schema()
+            .clone()
+    };
+    let plain = Workspace::new();
+    with_samples(&plain);
+    let plain_run = plain.engine(&["run", plain.default_pipeline("").to_str().unwrap()]);
+    assert_eq!(plain_run.code, 0, "{}", plain_run.all_output());
+    assert_eq!(schema(&workspace), schema(&plain));
+}

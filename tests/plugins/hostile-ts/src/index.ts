@@ -15,11 +15,15 @@
  * | `memory-bomb` | keeps 1 MiB arrays, one after another, until memory runs out |
  * | `network` | calls `fetch(address)` if the runtime has a `fetch` (the SDK's build disables it: calling the stub aborts), and returns a `data` error if that call returned |
  * | `snoop` | looks for the environment (`process.env`) and files (`require("fs")`) the way Node code would, then returns a `data` error listing what it found (`{}`: nothing) |
+ * | `schema-only` | answers with what apache-arrow writes for a table without batches: the schema and no batch (contract 1.0: an empty batch) |
  * | `config-error` | (in `init`) throws a `config` error |
  */
-import { Config, PluginError, type RecordBatch, type Transform, definePlugin } from "@toss-etl/sdk";
+import { Config, PluginError, type RecordBatch, type Transform, arrow, definePlugin, ipc } from "@toss-etl/sdk";
 
-const BEHAVIOURS = ["ok", "throw", "spin", "memory-bomb", "network", "snoop", "config-error"] as const;
+/** The behaviour of the live instance, for the raw `transform` export below. */
+let current: string | undefined;
+
+const BEHAVIOURS = ["ok", "throw", "spin", "memory-bomb", "network", "snoop", "schema-only", "config-error"] as const;
 type Behave = (typeof BEHAVIOURS)[number];
 
 /** What `snoop` found; a key is missing when nothing answered. */
@@ -41,6 +45,7 @@ class Hostile implements Transform {
       throw PluginError.config(`behave: unknown behaviour ${JSON.stringify(behave)}; allowed: ${BEHAVIOURS.join(", ")}`);
     }
     this.behave = behave as Behave;
+    current = behave;
     this.address = config.getString("address") ?? this.address;
     this.file = config.getString("file") ?? this.file;
     if (this.behave === "config-error") {
@@ -104,4 +109,19 @@ function snoop(file: string): Reached {
   return reached;
 }
 
-export const { init, transform } = definePlugin(() => new Hostile());
+const exports = definePlugin(() => new Hostile());
+export const init = exports.init;
+
+/**
+ * The SDK's `transform`, except for `schema-only`, which must bypass the SDK's encoder (that
+ * always writes the batch) to answer as apache-arrow writes an empty table.
+ */
+export function transform(bytes: Uint8Array): Uint8Array {
+  if (current === "schema-only") {
+    const batch = ipc.decode(bytes);
+    if (batch.numRows > 0) {
+      return arrow.tableToIPC(new arrow.Table(batch.schema), "stream");
+    }
+  }
+  return exports.transform(bytes);
+}
