@@ -493,3 +493,31 @@ fn an_answer_with_a_schema_and_no_batch_is_an_empty_batch() {
     assert_eq!(plain_run.code, 0, "{}", plain_run.all_output());
     assert_eq!(schema(&workspace), schema(&plain));
 }
+
+/// The TS SDK's `toss.schema()` is the schema of the batches the engine's parser hands the first
+/// plugin (names, types, nullability, field metadata): the TS side of `contract_tests`.
+#[test]
+fn the_ts_sdks_toss_schema_is_the_parsers() {
+    let check = ts_wasm(
+        "schema",
+        "hostile_ts.wasm",
+        "[transforms.config]\nbehave = \"toss-schema\"\n",
+    );
+    let workspace = warm_workspace();
+    with_samples(&workspace);
+    let pipeline = workspace.dir_pipeline("", &check);
+    let run = workspace.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.all_output());
+    // The check does fail on another schema: after a plugin that adds columns.
+    let after_mapping = warm_workspace();
+    with_samples(&after_mapping);
+    let transforms = format!("{}{check}", ts_wasm("shop", "shop_mapping_ts.wasm", ""));
+    let pipeline = after_mapping.dir_pipeline("", &transforms);
+    let run = after_mapping.engine(&["run", pipeline.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("toss-schema: the engine sent"),
+        "{}",
+        run.stderr
+    );
+}

@@ -15,15 +15,16 @@
  * | `memory-bomb` | keeps 1 MiB arrays, one after another, until memory runs out |
  * | `network` | calls `fetch(address)` if the runtime has a `fetch` (the SDK's build disables it: calling the stub aborts), and returns a `data` error if that call returned |
  * | `snoop` | looks for the environment (`process.env`) and files (`require("fs")`) the way Node code would, then returns a `data` error listing what it found (`{}`: nothing) |
+ * | `toss-schema` | returns the batch unchanged if its schema is the SDK's `toss.schema()` (names, types, nullability, field metadata), else a `data` error showing both: the TS SDK's Toss schema checked against the engine's parser |
  * | `schema-only` | answers with what apache-arrow writes for a table without batches: the schema and no batch (contract 1.0: an empty batch) |
  * | `config-error` | (in `init`) throws a `config` error |
  */
-import { Config, PluginError, type RecordBatch, type Transform, arrow, definePlugin, ipc } from "@toss-etl/sdk";
+import { Config, PluginError, type RecordBatch, type Transform, arrow, definePlugin, ipc, toss } from "@toss-etl/sdk";
 
 /** The behaviour of the live instance, for the raw `transform` export below. */
 let current: string | undefined;
 
-const BEHAVIOURS = ["ok", "throw", "spin", "memory-bomb", "network", "snoop", "schema-only", "config-error"] as const;
+const BEHAVIOURS = ["ok", "throw", "spin", "memory-bomb", "network", "snoop", "toss-schema", "schema-only", "config-error"] as const;
 type Behave = (typeof BEHAVIOURS)[number];
 
 /** What `snoop` found; a key is missing when nothing answered. */
@@ -54,6 +55,13 @@ class Hostile implements Transform {
   }
 
   transform(batch: RecordBatch): RecordBatch {
+    if (this.behave === "toss-schema") {
+      const [got, expected] = [describe(batch.schema), describe(toss.schema())];
+      if (got !== expected) {
+        throw PluginError.data(`toss-schema: the engine sent ${got}; the SDK's toss.schema() is ${expected}`);
+      }
+      return batch;
+    }
     if (batch.numRows === 0) {
       return batch;
     }
@@ -86,6 +94,13 @@ class Hostile implements Transform {
         return batch;
     }
   }
+}
+
+/** Every field's name, type, nullability and metadata, in order. */
+function describe(schema: arrow.Schema): string {
+  return schema.fields
+    .map((f) => `${f.name}: ${f.type}${f.nullable ? "?" : ""} ${JSON.stringify([...f.metadata].sort())}`)
+    .join(", ");
 }
 
 /** Looks for the environment and files the way Node code would; records what answered. */
