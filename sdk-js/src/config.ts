@@ -55,8 +55,8 @@ export class Config {
   denyUnknownKeys(allowed: readonly string[]): void {
     for (const key of this.keys()) {
       if (!allowed.includes(key)) {
-        const known = allowed.length === 0 ? "this plugin takes no keys" : `allowed: ${allowed.join(", ")}`;
-        throw PluginError.config(`${key}: unknown key; ${known}`);
+        const known = allowed.length === 0 ? "no keys are allowed here" : `allowed: ${allowed.join(", ")}`;
+        throw PluginError.config(`${this.path(key)}: unknown key; ${known}`);
       }
     }
   }
@@ -138,13 +138,6 @@ class NestedConfig extends Config {
   }
   protected override path(key: string): string {
     return `${this.prefix}.${key}`;
-  }
-  override denyUnknownKeys(allowed: readonly string[]): void {
-    try {
-      super.denyUnknownKeys(allowed);
-    } catch (error) {
-      throw (error as PluginError).context(this.prefix);
-    }
   }
 }
 

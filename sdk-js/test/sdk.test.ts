@@ -10,6 +10,7 @@ test("config getters name the key and the fix", () => {
   assert.throws(() => config.getInteger("n"), /^config error: n: must be a whole number, not 1.5$/);
   assert.throws(() => config.requireString("key"), /key: missing; set it to a string in \[transforms.config\]/);
   assert.throws(() => config.getTable("t")!.getString("x"), /t\.x: must be a string/);
+  assert.throws(() => config.getTable("t")!.denyUnknownKeys([]), /t\.x: unknown key; no keys are allowed here/);
   assert.throws(() => config.denyUnknownKeys(["rate"]), /^config error: n: unknown key; allowed: rate$/);
   assert.equal(config.getString("missing"), undefined);
   assert.throws(() => Config.fromJson("[1]"), (e: PluginError) => e.kind === "config" && /a list/.test(e.message));
