@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: the engine's unit and end-to-end tests (building the
-# engine also builds the WebAssembly plugins they run, adding the wasm32-wasip2 target if
-# needed; PostgreSQL's server programs are installed if missing), then the plugins' own unit
-# tests, natively. Ends with one line totalling every test binary's result.
+# The whole test suite, from a fresh clone: the TypeScript SDK and plugins (Node packages from
+# package-lock.json, the TS plugins built to components once, their tests under Node), the
+# engine's unit and end-to-end tests (building the engine also builds the Rust WebAssembly
+# plugins they run, adding the wasm32-wasip2 target if needed; PostgreSQL's server programs are
+# installed if missing), then the Rust plugins' own unit tests, natively. Ends with one line
+# totalling every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,9 @@ scripts/ensure-python.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+
+# The TS plugins the e2e tests run, built once here (npm ci + npm run build), and the TS tests.
+scripts/ensure-ts-plugins.sh --test 2>&1 | tee -a "$log"
 cargo test --release --workspace 2>&1 | tee -a "$log"
 cargo test --release --manifest-path plugins/Cargo.toml 2>&1 | tee -a "$log"
 
@@ -24,5 +29,12 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     m = re.match(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
     if m:
         passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
+    # node --test (the TS SDK and plugins): "# pass N", "# fail N", "# skipped N".
+    m = re.match(r"# (pass|fail|skipped) (\d+)$", line.strip())
+    if m:
+        n = int(m[2])
+        if m[1] == "pass": passed += n
+        elif m[1] == "fail": failed += n
+        else: ignored += n
 print(f"tests: {passed} passed, {failed} failed, {ignored} skipped")
 PY

@@ -1,5 +1,7 @@
 //! Arrow IPC streams as the contract carries them: one schema message followed by exactly one
-//! record batch message, uncompressed.
+//! record batch message, uncompressed. A stream with a schema and no batch reads as an empty
+//! batch of that schema: some Arrow libraries (apache-arrow for JavaScript among them) write an
+//! empty table that way, and the contract says since 1.0 that it means exactly that.
 //!
 //! The export glue uses these to talk to the engine; in native tests they let you run a plugin
 //! on exactly the bytes the engine would send. The engine frames its side of the boundary with
@@ -70,8 +72,6 @@ pub enum StreamError {
     Empty,
     /// Not an Arrow IPC stream, a damaged one, or one Arrow cannot read (compressed, say).
     Invalid(ArrowError),
-    /// A schema message but no record batch.
-    NoBatch,
     /// More than one record batch.
     MoreThanOneBatch,
 }
@@ -82,9 +82,6 @@ impl StreamError {
         Error::other(match self {
             Self::Empty => "the input is empty or not an Arrow IPC stream".to_string(),
             Self::Invalid(e) => format!("the input is not a valid Arrow IPC stream: {e}"),
-            Self::NoBatch => "the input Arrow IPC stream holds a schema but no record batch; \
-                              the contract requires exactly one"
-                .to_string(),
             Self::MoreThanOneBatch => "the input Arrow IPC stream holds more than one record \
                                        batch; the contract allows exactly one"
                 .to_string(),
@@ -97,7 +94,6 @@ impl fmt::Display for StreamError {
         match self {
             Self::Empty => write!(f, "empty, or not an Arrow IPC stream"),
             Self::Invalid(e) => write!(f, "not a valid Arrow IPC stream: {e}"),
-            Self::NoBatch => write!(f, "an Arrow IPC stream with a schema but no record batch"),
             Self::MoreThanOneBatch => {
                 write!(f, "an Arrow IPC stream with more than one record batch")
             }
@@ -107,9 +103,9 @@ impl fmt::Display for StreamError {
 
 impl std::error::Error for StreamError {}
 
-/// The framing both sides of the contract use: reads one Arrow IPC stream that must hold exactly
-/// one record batch, with the reason as data when it does not. Array buffers suitably aligned in
-/// `buffer` are used in place.
+/// The framing both sides of the contract use: reads one Arrow IPC stream that must hold at most
+/// one record batch, with the reason as data when it does not. A schema with no batch is an
+/// empty batch of that schema. Array buffers suitably aligned in `buffer` are used in place.
 pub fn read_stream(mut buffer: Buffer) -> Result<RecordBatch, StreamError> {
     let mut decoder = StreamDecoder::new();
     let mut batch = None;
@@ -122,12 +118,10 @@ pub fn read_stream(mut buffer: Buffer) -> Result<RecordBatch, StreamError> {
         }
     }
     decoder.finish().map_err(StreamError::Invalid)?;
-    match batch {
-        Some(batch) => Ok(batch),
-        None => Err(match decoder.schema() {
-            Some(_) => StreamError::NoBatch,
-            None => StreamError::Empty,
-        }),
+    match (batch, decoder.schema()) {
+        (Some(batch), _) => Ok(batch),
+        (None, Some(schema)) => Ok(RecordBatch::new_empty(schema)),
+        (None, None) => Err(StreamError::Empty),
     }
 }
 
@@ -196,15 +190,19 @@ mod tests {
                 .message()
                 .contains("more than one")
         );
+    }
 
+    /// A schema and no batch (apache-arrow's way of writing an empty table) is an empty batch of
+    /// that schema, metadata and all.
+    #[test]
+    fn a_schema_without_a_batch_is_an_empty_batch() {
+        let b = batch();
         let mut writer = StreamWriter::try_new(Vec::new(), &b.schema()).unwrap();
         writer.finish().unwrap();
         let none = writer.into_inner().unwrap();
-        assert!(
-            decode(&none)
-                .unwrap_err()
-                .message()
-                .contains("no record batch")
-        );
+        let empty = decode(&none).unwrap();
+        assert_eq!(empty.num_rows(), 0);
+        assert_eq!(empty.schema(), b.schema());
+        assert_eq!(decode_owned(none).unwrap(), empty);
     }
 }

@@ -14,6 +14,7 @@ mod http;
 mod object_store;
 mod pipeline_file;
 mod plugins;
+mod plugins_ts;
 mod postgres;
 mod reload;
 mod support;

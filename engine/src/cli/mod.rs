@@ -113,18 +113,30 @@ pub(crate) struct LakeTable {
 
 #[derive(Subcommand)]
 pub(crate) enum PluginCommand {
-    /// Creates a plugin crate that builds and runs as it is, to change into your own mapping.
+    /// Creates a plugin project that builds and runs as it is, to change into your own mapping.
     New {
-        /// The crate's name (lowercase letters, digits, '-', '_').
+        /// The plugin's name (lowercase letters, digits, '-', '_').
         name: String,
         /// The folder to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The SDK's folder, whose Cargo.toml is package toss-etl-sdk (default: the sdk/ folder
-        /// of the checkout this engine runs from, or else of the one the current folder is in).
+        /// The plugin's language: rust (a crate on sdk/) or ts (an npm package on sdk-js/;
+        /// TypeScript, and JavaScript in it).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: PluginLang,
+        /// The SDK's folder: for rust the one whose Cargo.toml is package toss-etl-sdk, for ts
+        /// the one whose package.json is @toss-etl/sdk (default: sdk/ or sdk-js/ of the checkout
+        /// this engine runs from, or else of the one the current folder is in).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
+}
+
+/// `engine plugin new --lang`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum PluginLang {
+    Rust,
+    Ts,
 }
 
 #[derive(Args)]
@@ -237,12 +249,27 @@ impl Command {
                 },
                 table.json,
             ),
-            Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
-                engine::scaffold::new_plugin(&name, &dir, sdk.as_deref()).map(|folder| {
-                    println!(
-                        "created {0}\n  cd {0} && cargo build --release --target wasm32-wasip2",
-                        folder.display()
-                    );
+            Command::Plugin(PluginCommand::New {
+                name,
+                dir,
+                lang,
+                sdk,
+            }) => {
+                let lang = match lang {
+                    PluginLang::Rust => engine::scaffold::Lang::Rust,
+                    PluginLang::Ts => engine::scaffold::Lang::TypeScript,
+                };
+                engine::scaffold::new_plugin_in(&name, &dir, sdk.as_deref(), lang).map(|folder| {
+                    match lang {
+                        engine::scaffold::Lang::Rust => println!(
+                            "created {0}\n  cd {0} && cargo build --release --target wasm32-wasip2",
+                            folder.display()
+                        ),
+                        engine::scaffold::Lang::TypeScript => println!(
+                            "created {0}\n  cd {0} && npm install && npm test && npm run build",
+                            folder.display()
+                        ),
+                    }
                     ExitCode::SUCCESS
                 })
             }

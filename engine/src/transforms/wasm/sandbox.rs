@@ -6,7 +6,9 @@
 //! Every way a call can go wrong comes back from [`Sandbox::call`] as a sentence that says what
 //! the plugin did (ran past its deadline, used too much memory, overflowed its stack, panicked
 //! with this message, wrote too much output, exited), because "wasm trap: unreachable" helps no
-//! merchant.
+//! merchant. A guest that traps says why on stderr in its own way (Rust's panic message, a JS
+//! engine's exception and stack); [`plugin_message`] keeps the plugin's words and drops the
+//! runtime's noise around them, so the reason reads the same whatever the plugin's language.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -174,7 +176,7 @@ impl<B> Sandbox<B> {
                 exit.0
             );
         }
-        let said = state.stderr.last_lines(3);
+        let said = plugin_message(&state.stderr.text());
         let said = if said.is_empty() {
             String::new()
         } else {
@@ -202,6 +204,41 @@ impl<B> Sandbox<B> {
             None => format!("failed: {err:#}{said}"),
         }
     }
+}
+
+/// How many lines of what a trapping plugin wrote to stderr its failure quotes.
+const MESSAGE_LINES: usize = 3;
+
+/// The plugin's own words in what it wrote to stderr before it trapped: the last few lines that
+/// are not a stack frame or the runtime's boilerplate, joined with ` / `. A JS exception that
+/// escaped componentize-js's glue (`invalid variant tag … (received `Error: msg`)`) is reduced
+/// to the exception it carried.
+pub fn plugin_message(stderr: &str) -> String {
+    let noise = |line: &str| {
+        line.is_empty()
+            || line == "Stack:"
+            // SpiderMonkey's stack frames: `function@file:line:column`.
+            || (line.contains('@') && line.rsplit(':').take(2).all(|part| part.parse::<u32>().is_ok()))
+            // V8-style frames, and Rust's backtrace hint.
+            || line.starts_with("at ")
+            || line.starts_with("note: run with `RUST_BACKTRACE")
+            || line.starts_with("Redirecting call to abort()")
+    };
+    let lines: Vec<String> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !noise(line))
+        .map(|line| {
+            match line
+                .split_once("(received `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+            {
+                Some((thrown, _)) if line.starts_with("invalid variant tag") => thrown.to_owned(),
+                _ => line.to_owned(),
+            }
+        })
+        .collect();
+    lines[lines.len().saturating_sub(MESSAGE_LINES)..].join(" / ")
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {
@@ -325,14 +362,8 @@ impl CapturedOutput {
         }
     }
 
-    fn last_lines(&self, count: usize) -> String {
-        let captured = self.lock();
-        let text = String::from_utf8_lossy(&captured.bytes);
-        let lines: Vec<&str> = text
-            .lines()
-            .filter(|line| !line.trim().is_empty())
-            .collect();
-        lines[lines.len().saturating_sub(count)..].join(" / ")
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock().bytes).into_owned()
     }
 }
 
@@ -389,5 +420,38 @@ impl tokio::io::AsyncWrite for CapturedOutput {
         _context: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_message;
+
+    #[test]
+    fn a_rust_panic_keeps_its_message() {
+        let stderr = "thread '<unnamed>' panicked at src/lib.rs:148:29:\nbehave=panic: on purpose\n\
+                      note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            plugin_message(stderr),
+            "thread '<unnamed>' panicked at src/lib.rs:148:29: / behave=panic: on purpose"
+        );
+    }
+
+    /// What componentize-js prints when a JS export throws an `Error` it cannot turn into the
+    /// WIT error: the thrown error is the message, not the frames or the abort line.
+    #[test]
+    fn a_js_exception_is_reduced_to_the_error_it_threw() {
+        let stderr = "invalid variant tag value `undefined` (received `TypeError: x is null`) \
+                      specified for `PluginError`\nStack:\n  export_init@/tmp/a/initializer.js:172:17\n\
+                      Redirecting call to abort() to mozalloc_abort\n";
+        assert_eq!(plugin_message(stderr), "TypeError: x is null");
+        let uncaught = "Error: no key\nStack:\n  transform@bundle.js:10:5\n  @bundle.js:1:1\n";
+        assert_eq!(plugin_message(uncaught), "Error: no key");
+    }
+
+    #[test]
+    fn only_the_last_lines_are_kept() {
+        assert_eq!(plugin_message("a\nb\n\nc\nd\n"), "b / c / d");
+        assert_eq!(plugin_message(""), "");
     }
 }
