@@ -107,6 +107,7 @@ impl std::error::Error for StreamError {}
 /// one record batch, with the reason as data when it does not. A schema with no batch is an
 /// empty batch of that schema. Array buffers suitably aligned in `buffer` are used in place.
 pub fn read_stream(mut buffer: Buffer) -> Result<RecordBatch, StreamError> {
+    refuse_compression(buffer.as_slice())?;
     let mut decoder = StreamDecoder::new();
     let mut batch = None;
     while !buffer.is_empty() {
@@ -123,6 +124,56 @@ pub fn read_stream(mut buffer: Buffer) -> Result<RecordBatch, StreamError> {
         (None, Some(schema)) => Ok(RecordBatch::new_empty(schema)),
         (None, None) => Err(StreamError::Empty),
     }
+}
+
+/// Refuses a stream whose batches say they are compressed, before any is decoded. The contract
+/// forbids compression, and a reader built with Arrow's codecs (the engine's, which its lake
+/// needs) would otherwise trust the decompressed length a batch claims and allocate it. Only
+/// the messages' headers are read; anything malformed is left for the decoder to name.
+fn refuse_compression(bytes: &[u8]) -> Result<(), StreamError> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    };
+    let mut at = 0usize;
+    while let Some(first) = word(at) {
+        let (length, start) = if first == 0xFFFF_FFFF {
+            match word(at + 4) {
+                Some(length) => (length as usize, at + 8),
+                None => return Ok(()),
+            }
+        } else {
+            (first as usize, at + 4)
+        };
+        if length == 0 {
+            return Ok(());
+        }
+        let Some(metadata) = bytes.get(start..start.saturating_add(length)) else {
+            return Ok(());
+        };
+        let Ok(message) = arrow::ipc::root_as_message(metadata) else {
+            return Ok(());
+        };
+        let compressed = match message.header_type() {
+            arrow::ipc::MessageHeader::RecordBatch => message
+                .header_as_record_batch()
+                .is_some_and(|batch| batch.compression().is_some()),
+            arrow::ipc::MessageHeader::DictionaryBatch => message
+                .header_as_dictionary_batch()
+                .and_then(|dictionary| dictionary.data())
+                .is_some_and(|batch| batch.compression().is_some()),
+            _ => false,
+        };
+        if compressed {
+            return Err(StreamError::Invalid(arrow::error::ArrowError::IpcError(
+                "a record batch is compressed, which the plugin contract does not allow".to_owned(),
+            )));
+        }
+        let Ok(body) = usize::try_from(message.bodyLength()) else {
+            return Ok(());
+        };
+        at = start.saturating_add(length).saturating_add(body);
+    }
+    Ok(())
 }
 
 /// A batch with `schema` and no rows: what the engine sends first to learn a plugin's output

@@ -57,6 +57,25 @@ mod tests {
     use arrow::ipc::writer::StreamWriter;
     use std::sync::Arc;
 
+    /// The engine links Arrow's codecs (its lake needs them), so a compressed answer would be
+    /// decodable; the contract forbids it, and its claimed lengths are not trusted.
+    #[test]
+    fn a_compressed_answer_is_refused_before_decoding() {
+        let options = arrow::ipc::writer::IpcWriteOptions::default()
+            .try_with_compression(Some(arrow::ipc::CompressionType::ZSTD))
+            .unwrap();
+        let b = batch();
+        let mut writer =
+            StreamWriter::try_new_with_options(Vec::new(), &b.schema(), options).unwrap();
+        writer.write(&b).unwrap();
+        writer.finish().unwrap();
+        let bytes = writer.into_inner().unwrap();
+        let err = toss_etl_sdk::ipc::read_stream(Buffer::from(bytes.as_slice()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("compressed"), "{err}");
+    }
+
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter([
             ("id", Arc::new(Int64Array::from(vec![1, 2])) as _),
