@@ -120,6 +120,7 @@ def measure(engine, pipeline_path, env):
     code = subprocess.call(
         [sys.executable, "-I", "-S", os.path.join(ROOT, "bench", "measure.py"), result, engine, "-q", "run", pipeline_path],
         env=env,
+        stdout=subprocess.DEVNULL,
     )
     with open(result) as f:
         measured = json.load(f)

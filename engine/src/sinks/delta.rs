@@ -84,6 +84,7 @@ impl BuildSink for DeltaSinkConfig {
         Ok(Box::new(DeltaSink {
             name,
             location,
+            known: tokio::sync::Mutex::new(None),
             shown: self.shown(),
             level,
             row_group_rows: self.row_group_rows,
@@ -94,6 +95,8 @@ impl BuildSink for DeltaSinkConfig {
 struct DeltaSink {
     name: String,
     location: Location,
+    /// The table as the run's last unit saw it (see [`UnitCommit::begin`]).
+    known: tokio::sync::Mutex<Option<deltalake::DeltaTable>>,
     shown: String,
     level: ZstdLevel,
     row_group_rows: usize,
@@ -122,8 +125,10 @@ impl Sink for DeltaSink {
         let properties = tuning::builder(&schema, self.level, self.row_group_rows)
             .set_column_statistics_enabled(UNIT_COLUMN.into(), EnabledStatistics::Chunk)
             .build();
+        let known = self.known.lock().await.clone();
         let commit = UnitCommit::begin(
             &self.location,
+            known,
             &unit.name,
             &unit.partition,
             std::sync::Arc::new(written),
@@ -131,6 +136,7 @@ impl Sink for DeltaSink {
         )
         .await
         .map_err(|err| self.failed(err))?;
+        *self.known.lock().await = Some(commit.table());
         Ok(Box::new(DeltaWriter {
             sink: self.name.clone(),
             shown: self.shown.clone(),

@@ -72,15 +72,18 @@ struct Replacer {
 impl UnitCommit {
     /// Starts writing `unit`'s rows, of columns `written`, into the table at `location`;
     /// creates the table (partitioned by `partition`'s columns) when there is none, and adds
-    /// the columns the table lacks. `properties` encode the data files.
+    /// the columns the table lacks. `properties` encode the data files. `known` is the table
+    /// as an earlier unit of the run left it: brought up to date from its version, which reads
+    /// only the log entries since, not the whole log again.
     pub async fn begin(
         location: &Location,
+        known: Option<DeltaTable>,
         unit: &str,
         partition: &[(String, String)],
         written: SchemaRef,
         properties: WriterProperties,
     ) -> Result<Self, DeltaError> {
-        let table = prepare_table(location, partition, &written).await?;
+        let table = prepare_table(location, known, partition, &written).await?;
         let target = super::table_schema(&table)?;
         let partition = typed_partition(&table, partition)?;
         let writer = RecordBatchWriter::for_table(&table)?
@@ -107,6 +110,11 @@ impl UnitCommit {
             .write_partition(fitted, &self.replacer.partition, WriteMode::Default)
             .await?;
         Ok(())
+    }
+
+    /// The table as this unit found it, for the next unit of the run to start from.
+    pub fn table(&self) -> DeltaTable {
+        self.replacer.table.clone()
     }
 
     /// Rows written so far.
@@ -468,12 +476,20 @@ fn fit(
 /// Opens the table, creating it when there is none, and adds the columns of `written` it lacks.
 async fn prepare_table(
     location: &Location,
+    mut known: Option<DeltaTable>,
     partition: &[(String, String)],
     written: &SchemaRef,
 ) -> Result<DeltaTable, DeltaError> {
     let written = super::with_unit_column(written);
     for _ in 0..MAX_ATTEMPTS {
-        let Some(table) = super::open(location).await? else {
+        let current = match known.take() {
+            Some(mut table) => {
+                table.update_state().await?;
+                Some(table)
+            }
+            None => super::open(location).await?,
+        };
+        let Some(table) = current else {
             let columns = written
                 .fields()
                 .iter()

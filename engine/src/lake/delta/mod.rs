@@ -43,6 +43,16 @@ pub enum DeltaError {
 /// Opens the table at `location`; `None` when there is no table there yet.
 pub async fn open(location: &Location) -> Result<Option<DeltaTable>, DeltaError> {
     let mut table = builder(location)?.build()?;
+    // Look for a log before loading one: delta-rs logs an error for a table that is not there
+    // yet, which for the first load is no error at all.
+    let log = deltalake::Path::from("_delta_log");
+    let mut listing = table.object_store().list(Some(&log));
+    match futures::StreamExt::next(&mut listing).await {
+        None => return Ok(None),
+        Some(Err(err)) => return Err(DeltaTableError::from(err).into()),
+        Some(Ok(_)) => {}
+    }
+    drop(listing);
     match table.load().await {
         Ok(()) => Ok(Some(table)),
         Err(DeltaTableError::NotATable(_)) => Ok(None),
