@@ -65,21 +65,7 @@ impl DeltaSinkConfig {
 
 impl BuildSink for DeltaSinkConfig {
     fn build(&self, name: String, _context: &SinkContext) -> Result<Box<dyn Sink>> {
-        let level = Some(self.zstd_level)
-            .filter(|level| (1..=22).contains(level))
-            .and_then(|level| ZstdLevel::try_new(level).ok())
-            .ok_or_else(|| {
-                Error::config(
-                    format!("[[sinks]] {name} zstd_level"),
-                    format!("{} is not a zstd level; use 1 to 22", self.zstd_level),
-                )
-            })?;
-        if self.row_group_rows == 0 {
-            return Err(Error::config(
-                format!("[[sinks]] {name} row_group_rows"),
-                "row_group_rows must be at least 1",
-            ));
-        }
+        let level = tuning::checked(&name, self.zstd_level, self.row_group_rows)?;
         let location = self.location(&name)?;
         Ok(Box::new(DeltaSink {
             name,

@@ -25,6 +25,32 @@ pub fn properties(schema: &Schema, level: ZstdLevel, row_group_rows: usize) -> W
     builder(schema, level, row_group_rows).build()
 }
 
+/// The zstd level and row group size a sink's pipeline file gives, checked: the level as
+/// Parquet takes it, or an error naming the key (`[[sinks]] NAME zstd_level`).
+pub fn checked(
+    sink: &str,
+    zstd_level: i32,
+    row_group_rows: usize,
+) -> crate::error::Result<ZstdLevel> {
+    use crate::error::Error;
+    let level = Some(zstd_level)
+        .filter(|level| (1..=22).contains(level))
+        .and_then(|level| ZstdLevel::try_new(level).ok())
+        .ok_or_else(|| {
+            Error::config(
+                format!("[[sinks]] {sink} zstd_level"),
+                format!("{zstd_level} is not a zstd level; use 1 to 22"),
+            )
+        })?;
+    if row_group_rows == 0 {
+        return Err(Error::config(
+            format!("[[sinks]] {sink} row_group_rows"),
+            "row_group_rows must be at least 1",
+        ));
+    }
+    Ok(level)
+}
+
 /// [`properties`], still open to a caller's own column settings (the Delta sink keeps the
 /// statistics of the column it finds units by).
 pub fn builder(
