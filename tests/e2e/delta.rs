@@ -23,7 +23,7 @@ fn python() -> PathBuf {
 }
 
 /// Runs `delta_read.py` with `args` (and the S3 server's environment when given).
-fn read(args: &[&str], s3: Option<&S3Server>) -> Value {
+fn reader(args: &[&str], s3: Option<&S3Server>) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/support/delta_read.py");
     let mut command = Command::new(python());
     command.arg(script).args(args);
@@ -32,7 +32,12 @@ fn read(args: &[&str], s3: Option<&S3Server>) -> Value {
             command.env(key, value);
         }
     }
-    let output = command.output().unwrap();
+    command.output().unwrap()
+}
+
+/// What `delta_read.py` with `args` prints, which it must.
+fn read(args: &[&str], s3: Option<&S3Server>) -> Value {
+    let output = reader(args, s3);
     assert!(
         output.status.success(),
         "delta_read.py {args:?}: {}",
@@ -66,12 +71,8 @@ fn s3_sinks() -> String {
     )
 }
 
-fn env_of(s3: &S3Server) -> Vec<(&'static str, String)> {
-    s3.env()
-}
-
 fn run_with(workspace: &Workspace, s3: &S3Server, args: &[&str]) -> Run {
-    let env = env_of(s3);
+    let env = s3.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let run = workspace.engine_with_env(args, &env);
     assert!(
@@ -246,7 +247,7 @@ fn sigkill_during_uploads_and_commits_then_a_rerun_leaves_exactly_the_input() {
         let mid = name.split('_').next().unwrap();
         std::fs::write(workspace.inbox(name), mid_file(mid, *rows, 1)).unwrap();
     }
-    let env = env_of(&s3);
+    let env = s3.env();
     for kill_after_ms in [300u64, 700, 1200, 1800, 2500] {
         let mut command = Command::new(&*ENGINE);
         command
@@ -307,13 +308,7 @@ fn sigkill_during_uploads_and_commits_then_a_rerun_leaves_exactly_the_input() {
 }
 
 fn try_summary(s3: &S3Server) -> Option<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/support/delta_read.py");
-    let mut command = Command::new(python());
-    command.arg(script).args(["summary", TABLE]);
-    for (key, value) in s3.env() {
-        command.env(key, value);
-    }
-    let output = command.output().unwrap();
+    let output = reader(&["summary", TABLE], Some(s3));
     output
         .status
         .success()
@@ -483,19 +478,7 @@ fn the_shipped_delta_pipeline_loads_the_samples_with_credentials_from_the_enviro
     s3.create_bucket("shipped-lake");
     let workspace = Workspace::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(root.join("pipelines/lake-delta.toml"))
-        .unwrap()
-        .replace(
-            "path = \"pipelines/inbox\"",
-            &format!("path = {:?}", root.join("pipelines/inbox")),
-        )
-        .replace(
-            "state_dir = \".engine\"",
-            &format!("state_dir = {:?}", workspace.path("state")),
-        )
-        // The test store speaks plain HTTP, which the file allows only when told.
-        .replace("# allow_http = true", "allow_http = true");
-    let pipeline = workspace.pipeline("lake-delta.toml", &text);
+    let pipeline = s3.shipped_pipeline(&workspace, "lake-delta.toml");
     let mut env = s3.env();
     env.push(("LAKE_BUCKET", "shipped-lake".to_owned()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -178,20 +178,7 @@ fn the_shipped_s3_pipeline_loads_the_samples_with_credentials_from_the_environme
     let s3 = S3Server::start();
     s3.create_bucket("shipped-lake");
     let workspace = Workspace::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let text = std::fs::read_to_string(root.join("pipelines/lake-s3.toml"))
-        .unwrap()
-        .replace(
-            "path = \"pipelines/inbox\"",
-            &format!("path = {:?}", root.join("pipelines/inbox")),
-        )
-        .replace(
-            "state_dir = \".engine\"",
-            &format!("state_dir = {:?}", workspace.path("state")),
-        )
-        // The test store speaks plain HTTP, which the file allows only when told.
-        .replace("# allow_http = true", "allow_http = true");
-    let pipeline = workspace.pipeline("lake-s3.toml", &text);
+    let pipeline = s3.shipped_pipeline(&workspace, "lake-s3.toml");
     let mut env = s3.env();
     env.push(("LAKE_BUCKET", "shipped-lake".to_owned()));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

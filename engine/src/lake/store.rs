@@ -16,6 +16,21 @@ pub struct StoreOptions {
     pub region: Option<String>,
 }
 
+impl StoreOptions {
+    /// The options a lake sink's `endpoint`, `allow_http` and `region` keys give.
+    pub fn from_keys(
+        endpoint: Option<&crate::env::EnvString>,
+        allow_http: bool,
+        region: Option<&crate::env::EnvString>,
+    ) -> Self {
+        StoreOptions {
+            endpoint: endpoint.map(|value| value.to_string()),
+            allow_http,
+            region: region.map(|value| value.to_string()),
+        }
+    }
+}
+
 /// The store `url` names, configured from the environment's standard variables and chains
 /// (`AWS_*` and instance metadata; `GOOGLE_*`; `AZURE_*`), then from `options`.
 pub fn build_store(

@@ -47,11 +47,11 @@ fn default_row_group_rows() -> usize {
 impl DeltaSinkConfig {
     /// Where the table lives, for `engine lake` as for the sink.
     pub fn location(&self, name: &str) -> Result<Location> {
-        let options = StoreOptions {
-            endpoint: self.endpoint.as_ref().map(|endpoint| endpoint.to_string()),
-            allow_http: self.allow_http,
-            region: self.region.as_ref().map(|region| region.to_string()),
-        };
+        let options = StoreOptions::from_keys(
+            self.endpoint.as_ref(),
+            self.allow_http,
+            self.region.as_ref(),
+        );
         store::locate(&self.path, &options, |key| {
             format!("[[sinks]] {name} {key}")
         })

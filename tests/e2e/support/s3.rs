@@ -66,6 +66,25 @@ impl S3Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The shipped pipeline file `pipelines/{file}` set up to run against this server in
+    /// `workspace`: the sample inbox, a state folder of the workspace, plain HTTP allowed.
+    pub fn shipped_pipeline(&self, workspace: &crate::support::Workspace, file: &str) -> PathBuf {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = std::fs::read_to_string(root.join("pipelines").join(file))
+            .unwrap()
+            .replace(
+                "path = \"pipelines/inbox\"",
+                &format!("path = {:?}", root.join("pipelines/inbox")),
+            )
+            .replace(
+                "state_dir = \".engine\"",
+                &format!("state_dir = {:?}", workspace.path("state")),
+            )
+            // The test store speaks plain HTTP, which the file allows only when told.
+            .replace("# allow_http = true", "allow_http = true");
+        workspace.pipeline(file, &text)
+    }
+
     /// The environment the engine needs for this server's credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

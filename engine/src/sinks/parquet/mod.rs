@@ -82,11 +82,11 @@ impl ParquetSinkConfig {
     /// the URL names.
     fn destination(&self, name: &str) -> Result<Arc<dyn Destination>> {
         let at = |key: &str| format!("[[sinks]] {name} {key}");
-        let options = StoreOptions {
-            endpoint: self.endpoint.as_ref().map(|endpoint| endpoint.to_string()),
-            allow_http: self.allow_http,
-            region: self.region.as_ref().map(|region| region.to_string()),
-        };
+        let options = StoreOptions::from_keys(
+            self.endpoint.as_ref(),
+            self.allow_http,
+            self.region.as_ref(),
+        );
         let (store, url) = match store::locate(&self.path, &options, at)? {
             Location::Local(folder) => return Ok(Arc::new(LocalFolder::new(folder))),
             Location::Object { store, url } => (store, url),
