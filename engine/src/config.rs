@@ -304,7 +304,7 @@ fn locate(text: &str, location: &str) -> Option<usize> {
 }
 
 /// The pipeline file's text.
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|err| {
         Error::config(
             path.display().to_string(),
@@ -315,7 +315,7 @@ fn read_text(path: &Path) -> Result<String> {
 
 /// Turns a toml error into `file:line:column: message`, pointing at the offending key's own line
 /// where toml only knew the table it sits in.
-fn located_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
+pub(crate) fn located_error(path: &Path, text: &str, err: &toml::de::Error) -> Error {
     let message = err.message().trim().to_owned();
     let mut offset = err.span().map(|span| span.start).unwrap_or(0);
     if let Some(needle_line) = find_key_line(text, offset, &message) {
@@ -395,7 +395,7 @@ fn find_quoted_line(text: &str, table_start: usize, message: &str) -> Option<usi
     })
 }
 
-fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;

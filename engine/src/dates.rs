@@ -14,6 +14,16 @@ pub fn korea_today() -> NaiveDate {
     Utc::now().with_timezone(&kst()).date_naive()
 }
 
+/// `date` as Arrow's `Date32` counts it: days since 1970-01-01.
+pub fn days_since_epoch(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
+}
+
+/// The day an Arrow `Date32` value names.
+pub fn from_days_since_epoch(days: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid") + chrono::TimeDelta::days(i64::from(days))
+}
+
 /// Which business dates a run loads, as written in `[pipeline] dates` or on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatesSpec {

@@ -68,6 +68,11 @@ pub enum Error {
     #[error("{file}: {reason}")]
     Deferred { file: String, reason: String },
 
+    /// A reconcile could not be done: an input is missing or unreadable, a check failed.
+    /// `location` names the reconcile file and the input or check.
+    #[error("{location}: {message}")]
+    Reconcile { location: String, message: String },
+
     /// The run was interrupted (SIGINT/SIGTERM) before it finished.
     #[error("interrupted")]
     Interrupted,

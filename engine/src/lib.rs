@@ -60,6 +60,7 @@ pub mod metrics;
 pub mod parser;
 pub mod pipeline;
 pub mod private;
+pub mod reconcile;
 pub mod rejects;
 pub mod remote;
 pub mod scaffold;

@@ -16,6 +16,7 @@ mod pipeline_file;
 mod plugins;
 mod plugins_ts;
 mod postgres;
+mod reconcile;
 mod reload;
 mod support;
 mod toss_api;

@@ -3,6 +3,7 @@
 
 mod inspect;
 mod lake;
+mod reconcile;
 mod run;
 mod status;
 mod validate;
@@ -46,6 +47,21 @@ pub(crate) enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Checks whether the merchant's books equal Toss's: orders against transactions,
+    /// transactions against settlements, the file feed against the API, payouts against the
+    /// bank. Exits 0 when balanced, 3 when discrepancies were found.
+    Reconcile {
+        /// The reconcile file (see pipelines/reconcile.toml).
+        reconcile: PathBuf,
+        #[command(flatten)]
+        dates: DateArgs,
+        /// Print JSON, for machines.
+        #[arg(long)]
+        json: bool,
+        /// Write the HTML report here instead of {report_dir}/{name}_{from}_{to}.html.
+        #[arg(long, value_name = "PATH")]
+        report: Option<PathBuf>,
     },
     /// Checks the pipeline file and the environment variables it names, without moving data.
     Validate { pipeline: PathBuf },
@@ -217,6 +233,12 @@ impl Command {
                 metrics_addr,
             } => watch::watch(&pipeline, metrics_addr),
             Command::Validate { pipeline } => validate::validate(&pipeline),
+            Command::Reconcile {
+                reconcile,
+                dates,
+                json,
+                report,
+            } => reconcile::reconcile(&reconcile, &dates, json, report),
             Command::Status {
                 pipeline,
                 json,

@@ -24,6 +24,7 @@ use arrow::datatypes::SchemaRef;
 use std::path::Path;
 
 pub use crate::unit::LoadUnit;
+pub use postgres::{ClientSettings, SslMode, connect_reader, describe_error};
 
 /// A running sink.
 #[async_trait::async_trait]

@@ -5,6 +5,7 @@
 //! ([`http_server`]) under the webhook receiver ([`receiver`]), the Toss `trxdown.jsp`
 //! stand-in ([`trxdown`]) and the Toss Payments v1 REST API stand-in ([`toss_api`]).
 
+pub mod chromium;
 pub mod ftp_server;
 pub mod http_server;
 pub mod mini_ftp;

@@ -111,9 +111,7 @@ pub(crate) fn day(text: &str) -> Result<i32, String> {
     Ok(days_since_epoch(date))
 }
 
-pub(crate) fn days_since_epoch(date: NaiveDate) -> i32 {
-    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")).num_days() as i32
-}
+pub(crate) use crate::dates::days_since_epoch;
 
 /// A JSON value that should be text, accepted as a string or a number (ids sometimes arrive as
 /// numbers: `"orderId": 71`).

@@ -105,50 +105,15 @@ fn default_connect_timeout_secs() -> u64 {
 impl BuildSink for PostgresSinkConfig {
     fn build(&self, name: String, context: &SinkContext) -> Result<Box<dyn Sink>> {
         let at = |key: &str| format!("[[sinks]] {name} {key}");
-        // libpq's verify-ca / verify-full are what this sink does whenever it uses TLS.
-        let url = self
-            .url
-            .expose()
-            .replace("sslmode=verify-full", "sslmode=require")
-            .replace("sslmode=verify-ca", "sslmode=require");
-        let mut config: tokio_postgres::Config = url.parse().map_err(|err| {
-            Error::config(
-                at("url"),
-                format!(
-                    "not a PostgreSQL connection string ({err}); write \
-                     postgresql://USER:PASSWORD@HOST:5432/DATABASE or \"host=… dbname=…\""
-                ),
-            )
-        })?;
-        if config.get_user().is_none() {
-            return Err(Error::config(
-                at("url"),
-                "the connection string names no user; add one (postgresql://USER@HOST/DB)",
-            ));
-        }
-        if let Some(mode) = self.sslmode {
-            config.ssl_mode(match mode {
-                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-                SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-                    tokio_postgres::config::SslMode::Require
-                }
-            });
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("toss-etl");
-        }
-        config.connect_timeout(Duration::from_secs(self.connect_timeout_secs.max(1)));
-        if self.tls_insecure && self.ca_file.is_some() {
-            return Err(Error::config(
-                at("tls_insecure"),
-                "tls_insecure skips verification, so ca_file would be ignored; keep one of them",
-            ));
-        }
-        let tls = crate::remote::tls::client_config(
-            &format!("[[sinks]] {name}"),
-            self.ca_file.as_ref().map(|path| path.to_path()),
-            self.tls_insecure,
+        let (config, tls) = client_config(
+            &at,
+            &ClientSettings {
+                url: &self.url,
+                sslmode: self.sslmode,
+                ca_file: self.ca_file.as_ref(),
+                tls_insecure: self.tls_insecure,
+                connect_timeout_secs: self.connect_timeout_secs,
+            },
         )?;
         let table = TableName::parse(self.table.as_str())
             .map_err(|message| Error::config(at("table"), message))?;
@@ -164,7 +129,7 @@ impl BuildSink for PostgresSinkConfig {
             pipeline: context.pipeline.to_owned(),
             config,
             endpoint,
-            tls: tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
+            tls,
             table,
             key: self.key.clone(),
             record_key: context.record_key.to_vec(),
@@ -174,6 +139,105 @@ impl BuildSink for PostgresSinkConfig {
             plan: Mutex::new(None),
         }))
     }
+}
+
+/// What a connection to the merchant's PostgreSQL is made from, as a pipeline or reconcile file
+/// gives it.
+pub struct ClientSettings<'a> {
+    pub url: &'a Secret,
+    pub sslmode: Option<SslMode>,
+    pub ca_file: Option<&'a EnvString>,
+    pub tls_insecure: bool,
+    pub connect_timeout_secs: u64,
+}
+
+/// The connection settings and the TLS connector of `settings`; `at(key)` names a key in
+/// messages.
+fn client_config(
+    at: &dyn Fn(&str) -> String,
+    settings: &ClientSettings,
+) -> Result<(
+    tokio_postgres::Config,
+    tokio_postgres_rustls::MakeRustlsConnect,
+)> {
+    // libpq's verify-ca / verify-full are what the engine does whenever it uses TLS.
+    let url = settings
+        .url
+        .expose()
+        .replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require");
+    let mut config: tokio_postgres::Config = url.parse().map_err(|err| {
+        Error::config(
+            at("url"),
+            format!(
+                "not a PostgreSQL connection string ({err}); write \
+                 postgresql://USER:PASSWORD@HOST:5432/DATABASE or \"host=… dbname=…\""
+            ),
+        )
+    })?;
+    if config.get_user().is_none() {
+        return Err(Error::config(
+            at("url"),
+            "the connection string names no user; add one (postgresql://USER@HOST/DB)",
+        ));
+    }
+    if let Some(mode) = settings.sslmode {
+        config.ssl_mode(match mode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
+        });
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("toss-etl");
+    }
+    config.connect_timeout(Duration::from_secs(settings.connect_timeout_secs.max(1)));
+    if settings.tls_insecure && settings.ca_file.is_some() {
+        return Err(Error::config(
+            at("tls_insecure"),
+            "tls_insecure skips verification, so ca_file would be ignored; keep one of them",
+        ));
+    }
+    let context = at("");
+    let tls = crate::remote::tls::client_config(
+        context.trim_end(),
+        settings.ca_file.map(|path| path.to_path()),
+        settings.tls_insecure,
+    )?;
+    Ok((
+        config,
+        tokio_postgres_rustls::MakeRustlsConnect::new((*tls).clone()),
+    ))
+}
+
+/// A connection for reading (the reconcile's orders query), made as the sink makes its own;
+/// `at(key)` names a key in messages. Returns the client and the endpoint as messages show it
+/// (never the password).
+pub async fn connect_reader(
+    at: &dyn Fn(&str) -> String,
+    settings: &ClientSettings<'_>,
+) -> Result<(Client, String)> {
+    let (config, tls) = client_config(at, settings)?;
+    let endpoint = describe_endpoint(&config);
+    let (client, connection) = config.connect(tls).await.map_err(|err| {
+        Error::config(
+            at("url"),
+            errors::with_cause(errors::cannot_connect(&endpoint), Some(&err)),
+        )
+    })?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!("connection ended: {}", describe(&err));
+        }
+    });
+    Ok((client, endpoint))
+}
+
+/// The words PostgreSQL used for `err`, never the connection string.
+pub fn describe_error(err: &tokio_postgres::Error) -> String {
+    describe(err)
 }
 
 struct PostgresSink {
