@@ -32,6 +32,17 @@ struct Counters {
     last_success: Option<f64>,
     next_wake: Option<f64>,
     consecutive_failures: u64,
+    reconcile: Option<ReconcileGauges>,
+}
+
+/// What the last reconcile after a cycle found.
+#[derive(Debug, Default)]
+struct ReconcileGauges {
+    name: String,
+    /// Discrepancies per check that ran (0 included), from the last run that finished.
+    counts: BTreeMap<String, u64>,
+    runs: BTreeMap<&'static str, u64>,
+    last_run: Option<f64>,
 }
 
 fn unix_now() -> f64 {
@@ -96,6 +107,30 @@ impl Metrics {
         *counters.runs.entry("failed").or_default() += 1;
         counters.last_run = Some(unix_now());
         counters.consecutive_failures += 1;
+    }
+
+    /// Records a reconcile run after a cycle: `found` is each check's discrepancy count, or
+    /// `None` when the reconcile failed (the counts of the last finished run stay).
+    pub fn observe_reconcile(&self, name: &str, found: Option<Vec<(String, u64)>>) {
+        let mut counters = self.counters();
+        let gauges = counters
+            .reconcile
+            .get_or_insert_with(ReconcileGauges::default);
+        gauges.name = name.to_owned();
+        gauges.last_run = Some(unix_now());
+        let outcome = match found {
+            None => "failed",
+            Some(counts) => {
+                let balanced = counts.iter().all(|(_, count)| *count == 0);
+                gauges.counts = counts.into_iter().collect();
+                if balanced {
+                    "balanced"
+                } else {
+                    "discrepancies"
+                }
+            }
+        };
+        *gauges.runs.entry(outcome).or_default() += 1;
     }
 
     pub fn set_next_wake(&self, at: SystemTime) {
@@ -194,11 +229,57 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{pipeline=\"{pipeline}\"}} {value:.3}");
             }
         }
+        if let Some(gauges) = &counters.reconcile {
+            render_reconcile(&mut out, gauges);
+        }
         out
     }
 }
 
 /// A counter family with one series per outcome, zero for the outcomes not seen yet.
+/// The reconcile's metrics: discrepancies per check, runs by outcome, the last run's time.
+fn render_reconcile(out: &mut String, gauges: &ReconcileGauges) {
+    let name = escape(&gauges.name);
+    family(
+        out,
+        "engine_reconcile_discrepancies",
+        "gauge",
+        "Discrepancies the last reconcile found, per check (0 when balanced).",
+    );
+    for (kind, count) in &gauges.counts {
+        let _ = writeln!(
+            out,
+            "engine_reconcile_discrepancies{{reconcile=\"{name}\",kind=\"{}\"}} {count}",
+            escape(kind)
+        );
+    }
+    family(
+        out,
+        "engine_reconcile_runs_total",
+        "counter",
+        "Reconciles after watch cycles by outcome: balanced, discrepancies, failed.",
+    );
+    for outcome in ["balanced", "discrepancies", "failed"] {
+        let _ = writeln!(
+            out,
+            "engine_reconcile_runs_total{{reconcile=\"{name}\",outcome=\"{outcome}\"}} {}",
+            gauges.runs.get(outcome).copied().unwrap_or(0)
+        );
+    }
+    family(
+        out,
+        "engine_reconcile_last_run_timestamp_seconds",
+        "gauge",
+        "When the last reconcile ended (Unix time).",
+    );
+    if let Some(at) = gauges.last_run {
+        let _ = writeln!(
+            out,
+            "engine_reconcile_last_run_timestamp_seconds{{reconcile=\"{name}\"}} {at:.3}"
+        );
+    }
+}
+
 fn outcome_counter(
     out: &mut String,
     pipeline: &str,

@@ -31,6 +31,8 @@ pub struct Watch {
     pub schedule: Schedule,
     pub state_dir: PathBuf,
     pub metrics: Arc<Metrics>,
+    /// A reconcile to run after each successful cycle (`engine watch --reconcile`).
+    pub reconcile: Option<crate::reconcile::ReconcileConfig>,
 }
 
 fn now() -> DateTime<FixedOffset> {
@@ -63,6 +65,38 @@ impl Watch {
             tracing::warn!("{err}");
         }
         outcome
+    }
+
+    /// Runs the reconcile, if there is one, and publishes what it found. A reconcile that
+    /// fails (a database down) is logged and counted, and loading goes on.
+    async fn reconcile_after_cycle(&self) {
+        let Some(config) = &self.reconcile else {
+            return;
+        };
+        let name = config.reconcile.name.to_string();
+        match crate::reconcile::run(config, &crate::reconcile::RunOptions::default()).await {
+            Ok(outcome) => {
+                tracing::info!(
+                    reconcile = %name,
+                    from = %outcome.from,
+                    to = %outcome.to,
+                    discrepancies = outcome.discrepancies.len(),
+                    report = %outcome.report.display(),
+                    "reconciled"
+                );
+                let counts = outcome
+                    .checks
+                    .iter()
+                    .filter(|check| check.skipped.is_none())
+                    .map(|check| (check.kind.clone(), check.count))
+                    .collect();
+                self.metrics.observe_reconcile(&name, Some(counts));
+            }
+            Err(err) => {
+                tracing::error!(reconcile = %name, "reconcile failed: {err}");
+                self.metrics.observe_reconcile(&name, None);
+            }
+        }
     }
 
     async fn cycles(
@@ -130,6 +164,7 @@ impl Watch {
             };
             let scheduled = self.schedule.next_after(now());
             if succeeded {
+                self.reconcile_after_cycle().await;
                 failures = 0;
                 if with_yesterday && started >= self.schedule.yesterday_final_after(today) {
                     closed = Some(yesterday);

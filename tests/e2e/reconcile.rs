@@ -871,3 +871,56 @@ fn a_custom_check_reports_beside_the_built_in_ones() {
         .collect();
     assert_eq!(actual, ["1004", "1005"]);
 }
+
+#[test]
+fn the_shipped_reconcile_runs_on_the_sample_data_and_finds_its_one_discrepancy() {
+    // As the README runs it: daily.toml first, then reconcile.toml, from the repository's
+    // layout (copied, so the checkout stays clean).
+    let workspace = Workspace::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(workspace.path("pipelines/inbox")).unwrap();
+    std::fs::create_dir_all(workspace.path("pipelines/reconcile")).unwrap();
+    for file in [
+        "inbox/toss_AUTH_20070706.dat",
+        "inbox/toss_REV_20070706.dat",
+        "reconcile/orders.csv",
+        "reconcile.toml",
+    ] {
+        std::fs::copy(
+            root.join("pipelines").join(file),
+            workspace.path(&format!("pipelines/{file}")),
+        )
+        .unwrap();
+    }
+    let daily = std::fs::read_to_string(root.join("pipelines/daily.toml"))
+        .unwrap()
+        .replace(
+            "\"target/plugins",
+            &format!("\"{}/target/plugins", root.display()),
+        );
+    std::fs::write(workspace.path("pipelines/daily.toml"), daily).unwrap();
+    let loaded = workspace.engine(&["run", "pipelines/daily.toml"]);
+    assert_eq!(loaded.code, 0, "{}", loaded.all_output());
+
+    let run = workspace.engine(&["reconcile", "pipelines/reconcile.toml"]);
+    assert_eq!(run.code, 3, "{}", run.all_output());
+    assert!(run.stdout.contains("DISCREPANCIES: 1"), "{}", run.stdout);
+    let report = workspace.path("reports/sample-books_2007-07-06_2007-07-06.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("Toss_20070706235648_zzanng1"),
+        "the report names the order"
+    );
+    let rows: usize = workspace
+        .lake_files()
+        .iter()
+        .filter(|file| file.starts_with("reconcile/discrepancies/"))
+        .map(|file| total_rows(&workspace.read_lake(file)))
+        .sum();
+    assert_eq!(rows, 1);
+    let json = workspace.engine(&["reconcile", "pipelines/reconcile.toml", "--json"]);
+    let json: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(json["discrepancies"][0]["kind"], "order_status_differs");
+    assert_eq!(json["discrepancies"][0]["expected"], "cancelled");
+    assert_eq!(json["discrepancies"][0]["actual"], "paid");
+}

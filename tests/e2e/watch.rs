@@ -342,3 +342,69 @@ fn a_plugin_trap_stops_the_watcher_with_the_error() {
     );
     assert!(walk(&workspace.path("lake")).is_empty());
 }
+
+#[test]
+fn watch_reconciles_after_each_cycle_and_publishes_the_discrepancy_counts() {
+    let workspace = Workspace::new();
+    let today = korea_today();
+    let day = format!("{}-{}-{}", &today[..4], &today[4..6], &today[6..]);
+    std::fs::write(
+        workspace.inbox(&format!("toss_AUTH_{today}.dat")),
+        toss_file(3, "10"),
+    )
+    .unwrap();
+    // The shop has the three orders Toss approved, and one Toss never saw.
+    let mut orders = String::from("order_id,amount,status,paid_at\n");
+    for n in 1..=3 {
+        orders.push_str(&format!(
+            "Toss_order_{n},{},paid,{day} 12:00:00\n",
+            1000 + n
+        ));
+    }
+    orders.push_str(&format!("ghost-1,5000,paid,{day} 13:00:00\n"));
+    std::fs::write(workspace.path("orders.csv"), orders).unwrap();
+    let books = workspace.pipeline(
+        "books.toml",
+        "[reconcile]\nname = \"books\"\ndates = \"today\"\n[inputs.feed]\npath = \"lake\"\n\
+         [inputs.orders]\npath = \"orders.csv\"\n",
+    );
+    let pipeline = watch_pipeline(&workspace, "");
+    let port = free_port();
+    let watcher = Watcher::start(
+        &workspace,
+        &pipeline,
+        &[
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+            "--reconcile",
+            books.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let found = "engine_reconcile_discrepancies{reconcile=\"books\",kind=\"order_not_approved\"} 1";
+    wait_until(Duration::from_secs(60), "a reconcile after a cycle", || {
+        metrics(port).contains(found)
+    });
+    let scraped = metrics(port);
+    assert!(
+        scraped.contains(
+            "engine_reconcile_discrepancies{reconcile=\"books\",kind=\"approval_without_order\"} 0"
+        ),
+        "{scraped}"
+    );
+    assert!(
+        !scraped.contains(
+            "engine_reconcile_runs_total{reconcile=\"books\",outcome=\"discrepancies\"} 0"
+        ),
+        "{scraped}"
+    );
+    assert!(
+        workspace
+            .path(&format!("reports/books_{day}_{day}.html"))
+            .exists()
+    );
+    watcher.signal("TERM");
+    let (code, output) = watcher.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("reconciled"), "{output}");
+}

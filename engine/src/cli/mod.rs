@@ -47,6 +47,10 @@ pub(crate) enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
+        /// After each successful cycle, run this reconcile file (its own dates, default
+        /// yesterday) and publish its discrepancy counts as metrics.
+        #[arg(long, value_name = "RECONCILE.toml")]
+        reconcile: Option<PathBuf>,
     },
     /// Checks whether the merchant's books equal Toss's: orders against transactions,
     /// transactions against settlements, the file feed against the API, payouts against the
@@ -231,7 +235,8 @@ impl Command {
             Command::Watch {
                 pipeline,
                 metrics_addr,
-            } => watch::watch(&pipeline, metrics_addr),
+                reconcile,
+            } => watch::watch(&pipeline, metrics_addr, reconcile.as_deref()),
             Command::Validate { pipeline } => validate::validate(&pipeline),
             Command::Reconcile {
                 reconcile,

@@ -7,8 +7,15 @@ use engine::pipeline::Pipeline;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub(crate) fn watch(path: &Path, metrics_addr: Option<std::net::SocketAddr>) -> Result<ExitCode> {
+pub(crate) fn watch(
+    path: &Path,
+    metrics_addr: Option<std::net::SocketAddr>,
+    reconcile: Option<&Path>,
+) -> Result<ExitCode> {
     let config = PipelineConfig::load(path)?;
+    let reconcile = reconcile
+        .map(engine::reconcile::ReconcileConfig::load)
+        .transpose()?;
     let schedule = engine::schedule::Schedule::from_config(&config.pipeline)
         .map_err(|err| config.locate(err))?;
     let pipeline = Pipeline::build(&config)?;
@@ -23,6 +30,7 @@ pub(crate) fn watch(path: &Path, metrics_addr: Option<std::net::SocketAddr>) -> 
             schedule,
             state_dir: config.pipeline.state_dir.to_path(),
             metrics,
+            reconcile,
         }
         .run(&stop)
         .await

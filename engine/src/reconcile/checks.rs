@@ -143,14 +143,7 @@ pub fn all(config: &ReconcileConfig) -> Result<Vec<Check>> {
         .collect();
     for (index, custom) in config.checks.iter().enumerate() {
         let key = "[[checks]] file";
-        let path = {
-            let written = custom.file.to_path();
-            if written.is_absolute() {
-                written
-            } else {
-                config.folder().join(written)
-            }
-        };
+        let path = custom.file.to_path();
         let sql = std::fs::read_to_string(&path).map_err(|err| {
             config.error_at(
                 key,

@@ -178,7 +178,7 @@ impl Default for Rules {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomCheck {
-    /// The SQL file, relative to the reconcile file's folder.
+    /// The SQL file (a relative path is relative to the current directory, as every path).
     pub file: EnvString,
     /// The kind its rows get in the report (default: the file's name without `.sql`).
     #[serde(default)]
@@ -266,15 +266,6 @@ impl ReconcileConfig {
             }
         }
         header_line
-    }
-
-    /// The folder relative check files are read from.
-    pub fn folder(&self) -> PathBuf {
-        self.origin
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
     }
 
     fn check(&self) -> Result<()> {
