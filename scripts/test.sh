@@ -3,7 +3,7 @@
 # package-lock.json, the TS plugins built to components once, their tests under Node), the
 # engine's unit and end-to-end tests (building the engine also builds the Rust WebAssembly
 # plugins they run, adding the wasm32-wasip2 target if needed; PostgreSQL's server programs are
-# installed if missing), then the Rust plugins' own unit tests, natively. Ends with one line
+# installed if missing; headless Chromium for the reconcile report's test), then the Rust plugins' own unit tests, natively. Ends with one line
 # totalling every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,9 @@ scripts/ensure-postgres.sh
 # The object-storage and Delta tests run a real S3 server (moto) and Python readers of Delta
 # tables: make sure they are installed.
 scripts/ensure-python.sh
+# The reconcile report's test opens it in headless Chromium: make sure it and a Korean font are
+# installed.
+scripts/ensure-chromium.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

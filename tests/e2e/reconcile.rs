@@ -6,12 +6,13 @@
 
 use crate::support::chromium::render_page;
 use crate::support::pg::PgServer;
+use crate::support::receiver::Receiver;
 use crate::support::toss_api::{TossApi, cancel_of, cancel_settlement, settlement, transaction};
 use crate::support::*;
 use chrono::{Duration as Days, NaiveDate, NaiveDateTime};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const KEY: &str = "test_sk_reconcile0000000000000000";
 const DB: &str = "shop";
@@ -444,7 +445,7 @@ fn inject(month: &mut Month, dice: &mut Dice) -> BTreeSet<Finding> {
 }
 
 /// The pipelines that load the month, and the reconcile file over what they write.
-fn files(workspace: &Workspace, api: &TossApi, pg: &PgServer) -> (Vec<PathBuf>, PathBuf) {
+fn files(workspace: &Workspace, api: &TossApi) -> (Vec<PathBuf>, PathBuf) {
     let api_pipeline = |dataset: &str| {
         workspace.pipeline(
             &format!("{dataset}.toml"),
@@ -487,8 +488,7 @@ path = "lake/feed"
     );
     let reconcile = workspace.pipeline(
         "books.toml",
-        &format!(
-            r#"[reconcile]
+        r#"[reconcile]
 name = "books"
 
 [inputs.feed]
@@ -498,7 +498,7 @@ path = "lake/api/transactions"
 [inputs.settlements]
 path = "lake/api/settlements"
 [inputs.orders]
-url = "${{SHOP_DATABASE_URL}}"
+url = "${SHOP_DATABASE_URL}"
 query = """
 SELECT id AS order_id, total AS amount, paid_at, refunded AS cancelled_amount,
        CASE state WHEN 'PAID' THEN 'paid' WHEN 'PART_REFUNDED' THEN 'partially_cancelled'
@@ -506,7 +506,7 @@ SELECT id AS order_id, total AS amount, paid_at, refunded AS cancelled_amount,
 FROM orders WHERE state <> 'PENDING'
 """
 [inputs.payouts]
-url = "${{SHOP_DATABASE_URL}}"
+url = "${SHOP_DATABASE_URL}"
 query = "SELECT deposited_on AS paid_out_date, amount FROM bank_deposits"
 
 [rules]
@@ -514,7 +514,7 @@ settlement_lag_days = 2
 
 [[outputs.discrepancies]]
 type = "postgres"
-url = "${{SHOP_DATABASE_URL}}"
+url = "${SHOP_DATABASE_URL}"
 table = "reconcile_discrepancies"
 [[outputs.discrepancies]]
 type = "parquet"
@@ -522,10 +522,8 @@ path = "lake/discrepancies"
 [[outputs.summary]]
 type = "parquet"
 path = "lake/summary"
-"#
-        ),
+"#,
     );
-    let _ = pg;
     (
         vec![
             api_pipeline("transactions"),
@@ -536,7 +534,7 @@ path = "lake/summary"
     )
 }
 
-fn load(workspace: &Workspace, pipeline: &PathBuf, month: &Month) {
+fn load(workspace: &Workspace, pipeline: &Path, month: &Month) {
     let (from, to) = (month.from.to_string(), month.to.to_string());
     let run = workspace.engine_with_env(
         &[
@@ -553,7 +551,7 @@ fn load(workspace: &Workspace, pipeline: &PathBuf, month: &Month) {
     assert_eq!(run.code, 0, "{}", run.all_output());
 }
 
-fn reconcile(workspace: &Workspace, file: &PathBuf, month: &Month, pg: &PgServer) -> (Run, Value) {
+fn reconcile(workspace: &Workspace, file: &Path, month: &Month, pg: &PgServer) -> (Run, Value) {
     let (from, to) = (month.from.to_string(), month.to.to_string());
     let run = workspace.engine_with_env(
         &[
@@ -611,7 +609,7 @@ fn a_month_reconciles_balanced_then_finds_exactly_the_injected_discrepancies() {
     month.pay_out();
     month.serve(&api);
     month.store_orders(&pg);
-    let (pipelines, books) = files(&workspace, &api, &pg);
+    let (pipelines, books) = files(&workspace, &api);
     load(&workspace, &pipelines[0], &month);
     load(&workspace, &pipelines[1], &month);
     for version in 1..=VERSIONS {
@@ -842,12 +840,23 @@ fn a_custom_check_reports_beside_the_built_in_ones() {
          WHERE amount > 1003 AND business_date BETWEEN p.from_date AND p.to_date\n",
     )
     .unwrap();
+    let receiver = Receiver::start("whsec-reconcile-test");
     let books = workspace.pipeline(
         "books.toml",
-        "[reconcile]\nname = \"books\"\n[inputs.feed]\npath = \"lake/feed\"\n\
-         [[checks]]\nfile = \"checks/big_payments.sql\"\n",
+        &format!(
+            "[reconcile]\nname = \"books\"\n[inputs.feed]\npath = \"lake/feed\"\n\
+             [[checks]]\nfile = \"checks/big_payments.sql\"\n\
+             [[outputs.discrepancies]]\ntype = \"webhook\"\nurl = \"{}\"\n\
+             secret = \"${{HOOK_SECRET}}\"\n",
+            receiver.url()
+        ),
     );
-    let run = workspace.engine(&["reconcile", books.to_str().unwrap(), "--date", "2007-07-06"]);
+    let reconcile = |args: &[&str]| {
+        let mut all = vec!["reconcile", books.to_str().unwrap(), "--date", "2007-07-06"];
+        all.extend_from_slice(args);
+        workspace.engine_with_env(&all, &[("HOOK_SECRET", "whsec-reconcile-test")])
+    };
+    let run = reconcile(&[]);
     assert_eq!(run.code, 3, "{}", run.all_output());
     assert!(
         run.stdout.contains("big_payments (custom)"),
@@ -855,13 +864,17 @@ fn a_custom_check_reports_beside_the_built_in_ones() {
         run.stdout
     );
     assert!(run.stdout.contains("DISCREPANCIES: 2"), "{}", run.stdout);
-    let json = workspace.engine(&[
-        "reconcile",
-        books.to_str().unwrap(),
-        "--date",
-        "2007-07-06",
-        "--json",
-    ]);
+    // The webhook got each discrepancy once; a second run finds them again and sends nothing.
+    receiver.assert_every_request_signed();
+    assert_eq!(receiver.deduplicated_records().len(), 2);
+    let requests = receiver.seen().len();
+    let json = reconcile(&["--json"]);
+    assert_eq!(json.code, 3, "{}", json.all_output());
+    assert_eq!(
+        receiver.seen().len(),
+        requests,
+        "a known discrepancy was sent again"
+    );
     let json: Value = serde_json::from_str(&json.stdout).unwrap();
     let actual: Vec<&str> = json["discrepancies"]
         .as_array()

@@ -1,11 +1,11 @@
 -- The file feed and the API side by side: one row per kind of movement, payment and day.
-CREATE VIEW feed_by_payment AS
+CREATE TABLE feed_by_payment AS
 SELECT event, payment_key, business_date, min(order_id) AS order_id, count(*) AS records,
        sum(amount) AS amount, min(transaction_key) AS transaction_key
 FROM feed_events
 GROUP BY event, payment_key, business_date;
 
-CREATE VIEW api_by_payment AS
+CREATE TABLE api_by_payment AS
 SELECT event, payment_key, business_date, min(order_id) AS order_id, count(*) AS records,
        sum(amount) AS amount, min(transaction_key) AS transaction_key
 FROM api_events

@@ -1,5 +1,5 @@
 -- Toss's side of each order: what was approved and cancelled, and the status that follows.
-CREATE VIEW toss_orders AS
+CREATE TABLE toss_orders AS
 SELECT
     order_id,
     payment_key,
