@@ -8,11 +8,11 @@
 //! from its own PostgreSQL: a query engine does the joins, and each check is a SQL file a person
 //! can read (`sql/checks/`), beside which a merchant adds its own.
 //!
-//! A run reads the inputs into one session ([`inputs`]), computes once the tables that give
+//! A run reads the inputs into one session (`inputs.rs`), computes once the tables that give
 //! every side the same shape and that several checks share (`sql/views_*.sql`: money movements
 //! of the feed and of the API, each order's status at Toss, each transaction's settled total),
 //! runs the checks ([`checks`]), computes the daily summary
-//! ([`summary`]), writes both to the configured sinks ([`outputs`]) and writes a self-contained
+//! (`summary.rs`), writes both to the configured sinks (`outputs.rs`) and writes a self-contained
 //! HTML report ([`html`]).
 
 pub mod checks;
