@@ -13,7 +13,8 @@
 //! ```text
 //! CLI            main.rs: one command per function, errors become messages and exit codes
 //!   ↑
-//! orchestration  config (the pipeline file) · pipeline (a run) · watch · schedule · metrics
+//! orchestration  config (the pipeline file) · pipeline (a run) · watch · schedule · metrics ·
+//!                reconcile (do the books equal Toss's?)
 //!   ↑
 //! bookkeeping    state (what was loaded, in SQLite) · rejects · summary
 //!   ↑
@@ -43,6 +44,8 @@
 //!   re-loads exact.
 //! - [`watch`], [`schedule`], [`metrics`]: `engine watch` on Toss's upload times, and its
 //!   Prometheus metrics.
+//! - [`reconcile`]: `engine reconcile`, SQL checks (DataFusion) of the loaded data against the
+//!   shop's orders and the bank's payouts, a report, discrepancies through the sinks.
 //! - [`dates`]: business dates in Korea time; what `dates`, `--date`, `--from/--to` select.
 //! - [`private`]: files and folders readable by the engine's user only.
 //! - [`threads`]: how many cores a load keeps busy (`ENGINE_THREADS`), and the pools.
