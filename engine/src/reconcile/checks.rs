@@ -19,7 +19,6 @@
 use super::config::ReconcileConfig;
 use crate::error::{Error, Result};
 use arrow::array::{Array, Date32Array, StringArray};
-use arrow::datatypes::DataType;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 
@@ -329,11 +328,6 @@ pub async fn run(
             });
         }
     }
-    debug_assert!(
-        batches
-            .iter()
-            .all(|batch| batch.schema().field(0).data_type() == &DataType::Date32)
-    );
     Ok(found)
 }
 

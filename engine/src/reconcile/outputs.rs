@@ -141,14 +141,8 @@ pub async fn write(
         .collect();
     for (day, batch) in days {
         let unit = unit_for(dataset, reconcile, *day);
-        let bytes: usize = batch.get_array_memory_size();
         let version = CommittedVersion {
-            content_hash: format!(
-                "{:032x}",
-                xxhash_rust::xxh3::xxh3_128(
-                    format!("{}:{bytes}:{}", unit.name, batch.num_rows()).as_bytes()
-                )
-            ),
+            content_hash: content_hash(batch)?,
             rows: batch.num_rows() as u64,
         };
         for (sink, count) in sinks.iter().zip(written.iter_mut()) {
@@ -163,6 +157,30 @@ pub async fn write(
         }
     }
     Ok(written)
+}
+
+/// A hash of every value of `batch`, as a sink records which version of a unit it holds.
+fn content_hash(batch: &RecordBatch) -> Result<String> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_null("\u{0}");
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|err| crate::error::Error::Reconcile {
+            location: "an output".to_owned(),
+            message: err.to_string(),
+        })?;
+    for row in 0..batch.num_rows() {
+        for formatter in &formatters {
+            hasher.update(formatter.value(row).to_string().as_bytes());
+            hasher.update(&[0x1f]);
+        }
+        hasher.update(&[0x1e]);
+    }
+    Ok(format!("{:032x}", hasher.digest128()))
 }
 
 /// The load unit of one day of a dataset.
