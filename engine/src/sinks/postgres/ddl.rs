@@ -147,16 +147,17 @@ impl PostgresSink {
         let unit = match unit_column(schema) {
             None => None,
             Some(name) => {
-                let index = schema.index_of(&name).map_err(|err| {
-                    self.failed(format!("the unit column {name} is missing: {err}"), None)
-                })?;
-                let text = columns
-                    .iter()
-                    .any(|&(at, pg_type)| at == index && pg_type == PgType::Text);
-                if !text {
-                    return Ok(None);
+                let text = |index: usize| {
+                    columns
+                        .iter()
+                        .any(|&(at, pg_type)| at == index && pg_type == PgType::Text)
+                };
+                match schema.index_of(&name) {
+                    Ok(index) if text(index) => {
+                        Some((index, sql::unit_has_rows(&self.table, &name)))
+                    }
+                    _ => return Ok(None),
                 }
-                Some((index, sql::unit_has_rows(&self.table, &name)))
             }
         };
         let takes = client

@@ -154,42 +154,31 @@ impl PostgresWriter {
     /// The route of a unit `engine_loads` knows nothing of, from its first rows: straight into
     /// the table when the table holds no row of the batch's unit, else through staging.
     async fn choose_route(&self, batch: &RecordBatch) -> std::result::Result<Route, Failure> {
-        let client = &self.client;
         let Some(direct) = &self.plan.direct else {
-            return Ok(Route::Staging(
-                start_staging(client, &self.plan)
-                    .await
-                    .map_err(at("cannot copy"))?,
-            ));
+            return self.staging_route().await;
         };
         let unit = match &direct.unit {
             None => None,
             Some((index, unit_has_rows)) => {
-                let held = match first_text(batch.column(*index).as_ref()) {
-                    Some(unit) => {
-                        let held: bool = client
-                            .query_one(unit_has_rows.as_str(), &[&unit])
-                            .await
-                            .map_err(at("cannot start loading"))?
-                            .get(0);
-                        (!held).then_some(unit)
-                    }
-                    None => None,
+                // A null unit, or one the table holds rows of, goes the upsert's way.
+                let Some(unit) = first_text(batch.column(*index).as_ref()) else {
+                    return self.staging_route().await;
                 };
-                match held {
-                    Some(unit) => Some(unit),
-                    None => {
-                        return Ok(Route::Staging(
-                            start_staging(client, &self.plan)
-                                .await
-                                .map_err(at("cannot copy"))?,
-                        ));
-                    }
+                let held: bool = self
+                    .client
+                    .query_one(unit_has_rows.as_str(), &[&unit])
+                    .await
+                    .map_err(at("cannot start loading"))?
+                    .get(0);
+                if held {
+                    return self.staging_route().await;
                 }
+                Some(unit)
             }
         };
         let spill = tokio::task::block_in_place(Spill::new).map_err(Failure::Spill)?;
-        let copy = client
+        let copy = self
+            .client
             .copy_in::<_, Bytes>(direct.copy.as_str())
             .await
             .map_err(at("cannot copy"))?;
@@ -199,6 +188,13 @@ impl PostgresWriter {
             unit,
             other_units: false,
         }))
+    }
+
+    async fn staging_route(&self) -> std::result::Result<Route, Failure> {
+        let copy = start_staging(&self.client, &self.plan)
+            .await
+            .map_err(at("cannot copy"))?;
+        Ok(Route::Staging(copy))
     }
 
     /// Sends what the buffer holds on the route's COPY (keeping it in the spill on the direct
@@ -413,11 +409,7 @@ impl SinkWriter for PostgresWriter {
         let result = async {
             if matches!(self.route, Route::Undecided) {
                 // No row came: the staging path records the load as it always did.
-                self.route = Route::Staging(
-                    start_staging(&self.client, &self.plan)
-                        .await
-                        .map_err(at("cannot copy"))?,
-                );
+                self.route = self.staging_route().await?;
             }
             self.send_buffer().await?;
             match std::mem::replace(&mut self.route, Route::Undecided) {
