@@ -645,3 +645,277 @@ fn the_shipped_back_office_pipeline_fills_the_lake_the_table_and_the_webhook() {
         Some("7".into())
     );
 }
+
+/// `run` with the engine's info log on, whatever RUST_LOG the tests were started with: the
+/// sink says there which way a file went into the table.
+fn run_logged(workspace: &Workspace, pipeline: &Path, url: &str) -> Run {
+    let run = workspace.engine_with_env(
+        &["run", pipeline.to_str().unwrap()],
+        &[("DATABASE_URL", url), ("RUST_LOG", "info")],
+    );
+    assert!(!run.all_output().contains(PASSWORD), "{}", run.all_output());
+    run
+}
+
+/// (transaction, amount, status, source_file) of every row, ordered.
+fn rows_with_file(server: &PgServer) -> Vec<[String; 4]> {
+    server
+        .query(
+            DB,
+            "SELECT transaction, amount, status, source_file FROM toss_transactions \
+             ORDER BY transaction",
+        )
+        .into_iter()
+        .map(|row| std::array::from_fn(|index| row[index].clone().unwrap_or_default()))
+        .collect()
+}
+
+fn expected_row(n: u64, amount: u64, status: &str, file: &str) -> [String; 4] {
+    [
+        format!("toss{n:019}"),
+        amount.to_string(),
+        status.to_owned(),
+        file.to_owned(),
+    ]
+}
+
+#[test]
+fn a_new_file_is_copied_straight_in_and_its_next_version_upserted() {
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    let workspace = Workspace::new();
+    let name = "toss_AUTH_20070706.dat";
+    write_inbox(&workspace, name, &toss_file(3, "10"));
+    let pipeline = pipeline(&workspace, "", "");
+
+    let first = run_logged(&workspace, &pipeline, &url);
+    assert_eq!(first.code, 0, "{}", first.all_output());
+    assert!(
+        first.stderr.contains("copied straight into the table")
+            && first.stderr.contains("copied=3"),
+        "a file new to the table skips staging:\n{}",
+        first.stderr
+    );
+    assert!(!first.stderr.contains("upserted"), "{}", first.stderr);
+    assert_eq!(
+        rows_with_file(&server),
+        (1..=3)
+            .map(|n| expected_row(n, 1000 + n, "10", name))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        server.query(DB, "SELECT source_file, rows FROM engine_loads"),
+        vec![vec![Some(name.to_owned()), Some("3".to_owned())]]
+    );
+
+    // The next version: record 2 vanished, record 3 failed after all, record 4 is new. The
+    // table holds the file now, so the upsert merges it and removes record 2.
+    let next = format!(
+        "{}\n{}\n{}\n",
+        toss_line(1, 1001, "10"),
+        toss_line(3, 1003, "11"),
+        toss_line(4, 1004, "10")
+    );
+    write_inbox(&workspace, name, &next);
+    let second = run_logged(&workspace, &pipeline, &url);
+    assert_eq!(second.code, 0, "{}", second.all_output());
+    assert!(
+        second.stderr.contains("upserted") && second.stderr.contains("deleted=1"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        !second.stderr.contains("copied straight into the table"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        rows_with_file(&server),
+        vec![
+            expected_row(1, 1001, "10", name),
+            expected_row(3, 1003, "11", name),
+            expected_row(4, 1004, "10", name),
+        ]
+    );
+    assert_eq!(
+        server.value(DB, "SELECT rows FROM engine_loads"),
+        Some("3".into())
+    );
+}
+
+#[test]
+fn a_new_file_whose_keys_another_file_holds_is_upserted_as_before() {
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    let workspace = Workspace::new();
+    let first_name = "toss_AUTH_20070706.dat";
+    write_inbox(&workspace, first_name, &toss_file(3, "10"));
+    let pipeline = pipeline(&workspace, "", "");
+    assert_eq!(run(&workspace, &pipeline, &url).code, 0);
+
+    // Another file of the same day and kind, new to the table, with records 2 and 3 again
+    // (changed) and a new record 4: the COPY straight in meets keys the table holds, so the
+    // file is loaded through staging after all, and the upsert moves 2 and 3 to it.
+    let other_name = "other_AUTH_20070706.dat";
+    let other = format!(
+        "{}\n{}\n{}\n",
+        toss_line(2, 2002, "11"),
+        toss_line(3, 2003, "10"),
+        toss_line(4, 2004, "10")
+    );
+    write_inbox(&workspace, other_name, &other);
+    let second = run_logged(&workspace, &pipeline, &url);
+    assert_eq!(second.code, 0, "{}", second.all_output());
+    assert!(
+        second.stderr.contains("loading through staging after all")
+            && second.stderr.contains("23505"),
+        "the unique violation sends the file through staging:\n{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains("upserted") && second.stderr.contains("changed=3"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(
+        rows_with_file(&server),
+        vec![
+            expected_row(1, 1001, "10", first_name),
+            expected_row(2, 2002, "11", other_name),
+            expected_row(3, 2003, "10", other_name),
+            expected_row(4, 2004, "10", other_name),
+        ]
+    );
+    assert_eq!(
+        server.query(
+            DB,
+            "SELECT source_file, rows FROM engine_loads ORDER BY source_file"
+        ),
+        vec![
+            vec![Some(other_name.to_owned()), Some("3".to_owned())],
+            vec![Some(first_name.to_owned()), Some("3".to_owned())],
+        ]
+    );
+}
+
+#[test]
+fn a_table_without_a_unique_index_on_the_key_fails_the_first_load_as_before() {
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    server.execute(
+        DB,
+        "CREATE TABLE toss_transactions (record_kind text, trxdate date, mid text, paytype text, \
+         transaction text, oid text, financecode text, financename text, buyerid text, \
+         amount bigint, useescrow boolean, occurred_at timestamptz, authnumber text, \
+         status text, source_file text, source_line bigint)",
+    );
+    let workspace = Workspace::new();
+    write_inbox(&workspace, "toss_AUTH_20070706.dat", &toss_file(2, "10"));
+    let pipeline = pipeline(&workspace, "", "");
+    let failed = run_logged(&workspace, &pipeline, &url);
+    assert_eq!(failed.code, 1, "{}", failed.all_output());
+    assert!(
+        failed
+            .all_output()
+            .contains("needs a primary key or unique index on (record_kind, trxdate"),
+        "{}",
+        failed.all_output()
+    );
+    assert!(
+        !failed.stderr.contains("copied straight into the table"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM toss_transactions"),
+        Some("0".into())
+    );
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM engine_loads"),
+        Some("0".into())
+    );
+}
+
+#[test]
+fn an_engine_killed_mid_copy_straight_in_leaves_nothing_and_the_rerun_loads_every_record() {
+    let server = PgServer::start();
+    let url = server.create_database(DB);
+    let workspace = Workspace::new();
+    let rows = 400_000;
+    write_inbox(&workspace, "toss_AUTH_20070706.dat", &toss_file(rows, "10"));
+    let pipeline = pipeline(&workspace, "", "");
+    let mut engine = Command::new(&*ENGINE)
+        .args(["run", pipeline.to_str().unwrap()])
+        .current_dir(workspace.dir.path())
+        .env("DATABASE_URL", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let copying = server.value(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'toss-etl' \
+             AND state = 'active' AND query LIKE 'COPY \"toss_transactions\"%'",
+        );
+        if copying.as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the COPY straight in never started"
+        );
+        assert!(
+            engine.try_wait().unwrap().is_none(),
+            "the load ended before the engine was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    engine.kill().unwrap();
+    engine.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server
+        .value(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'toss-etl'",
+        )
+        .as_deref()
+        != Some("0")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the engine's session never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM toss_transactions"),
+        Some("0".into()),
+        "nothing of the killed load is in the table"
+    );
+    assert_eq!(
+        server.value(DB, "SELECT count(*) FROM engine_loads"),
+        Some("0".into())
+    );
+
+    let rerun = run_logged(&workspace, &pipeline, &url);
+    assert_eq!(rerun.code, 0, "{}", rerun.all_output());
+    assert!(
+        rerun.stderr.contains(&format!("copied={rows}")),
+        "{}",
+        rerun.stderr
+    );
+    assert_eq!(
+        server.value(
+            DB,
+            "SELECT count(*) = 400000 AND count(DISTINCT transaction) = count(*) AND \
+             min(source_line) = 1 AND max(source_line) = 400000 FROM toss_transactions"
+        ),
+        Some("t".into())
+    );
+    assert_eq!(
+        server.value(DB, "SELECT rows FROM engine_loads"),
+        Some(rows.to_string())
+    );
+}

@@ -5,7 +5,8 @@
 //! reported with the statement that would fix it; nothing is ever narrowed or dropped.
 //!
 //! The outcome is a [`TablePlan`]: the statements for loading that schema, reused for every file
-//! until the schema or the connection changes.
+//! until the schema or the connection changes — among them, when the table allows it, the
+//! [`DirectCopy`] that loads a unit new to the table without staging or upsert.
 
 use super::PostgresSink;
 use super::sql::{self, Column, ColumnDefinition};
@@ -31,6 +32,23 @@ pub struct TablePlan {
     pub upsert: String,
     pub record_load: String,
     pub key: Vec<String>,
+    /// How a unit the table holds nothing of goes straight in; None when the table cannot
+    /// take it so (see [`sql::TABLE_TAKES_COPY`]) or some value needs a cast on its way in.
+    pub direct: Option<DirectCopy>,
+}
+
+/// A unit new to the table needs neither staging nor upsert nor removal of vanished records:
+/// its rows are simply inserted, by the same binary `COPY` straight into the table. Whether the
+/// unit is new is asked of `engine_loads` and of the table itself, in the unit's transaction.
+pub struct DirectCopy {
+    /// The binary COPY into the target; its stream is the staging COPY's.
+    pub copy: String,
+    /// Whether `engine_loads` records the unit already.
+    pub unit_recorded: String,
+    /// The column naming each row's unit, as batch column index, and the look-up of the
+    /// table's rows of one unit; None when the records carry no such column (then nothing is
+    /// ever removed, and the upsert of a new key is an insert).
+    pub unit: Option<(usize, String)>,
 }
 
 impl PostgresSink {
@@ -91,6 +109,9 @@ impl PostgresSink {
                 }
             })
             .collect();
+        let direct = self
+            .direct_copy(client, schema, &columns, &travelling, &key)
+            .await?;
         Ok(TablePlan {
             schema: schema.clone(),
             create_staging: sql::create_staging(&travelling),
@@ -106,7 +127,63 @@ impl PostgresSink {
             record_load: sql::record_load(&self.table),
             columns,
             key,
+            direct,
         })
+    }
+
+    /// The direct path for this schema, when every value goes in uncast (the COPY writes the
+    /// staging types), the unit column (if any) is text, and the table takes a plain COPY.
+    async fn direct_copy(
+        &self,
+        client: &Client,
+        schema: &SchemaRef,
+        columns: &[(usize, PgType)],
+        travelling: &[Column],
+        key: &[String],
+    ) -> Result<Option<DirectCopy>> {
+        if travelling.iter().any(|column| column.cast.is_some()) {
+            return Ok(None);
+        }
+        let unit = match unit_column(schema) {
+            None => None,
+            Some(name) => {
+                let text = |index: usize| {
+                    columns
+                        .iter()
+                        .any(|&(at, pg_type)| at == index && pg_type == PgType::Text)
+                };
+                match schema.index_of(&name) {
+                    Ok(index) if text(index) => {
+                        Some((index, sql::unit_has_rows(&self.table, &name)))
+                    }
+                    _ => return Ok(None),
+                }
+            }
+        };
+        let takes = client
+            .query_opt(sql::TABLE_TAKES_COPY, &[&self.table.sql(), &key])
+            .await
+            .map_err(|err| {
+                self.failed(
+                    format!("cannot read the indexes of {}", self.table),
+                    Some(err),
+                )
+            })?
+            .is_some_and(|row| row.get::<_, Option<bool>>(0) == Some(true));
+        if !takes {
+            tracing::debug!(
+                sink = %self.name,
+                table = %self.table,
+                "new units go through staging too: the table has triggers, rules, row security \
+                 or no unique index on exactly the key"
+            );
+            return Ok(None);
+        }
+        Ok(Some(DirectCopy {
+            copy: sql::copy_into_table(&self.table, travelling),
+            unit_recorded: sql::unit_recorded(&self.table),
+            unit,
+        }))
     }
 
     /// The configured key, or the record key when the records carry all of it.

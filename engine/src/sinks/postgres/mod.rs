@@ -7,16 +7,20 @@
 //! file, and the next run completes it.
 //!
 //! The upsert only touches rows whose values changed, so reloading a day's cumulative file
-//! every 20 minutes rewrites the few records that are new or changed, not the whole day.
+//! every 20 minutes rewrites the few records that are new or changed, not the whole day. A file
+//! the table holds nothing of yet skips staging and upsert: its `COPY` goes straight into the
+//! table, in the same one transaction, at the speed of `psql \copy` (see [`writer`]).
 //!
 //! This module holds the `[[sinks]]` settings, their validation, and the [`Sink`] that keeps
 //! one connection and one [`ddl::TablePlan`] per run. The rest lives in rooms of its own:
 //! [`sql`] writes every statement, [`ddl`] fits the table to the records, [`writer`] runs one
-//! file's transaction, [`errors`] words the failures, [`copy`] and [`types`] carry the values.
+//! file's transaction, [`errors`] words the failures, [`copy`] and [`types`] carry the values,
+//! [`spill`] keeps a direct `COPY`'s stream for a replay through staging.
 
 mod copy;
 mod ddl;
 mod errors;
+mod spill;
 mod sql;
 mod types;
 mod writer;

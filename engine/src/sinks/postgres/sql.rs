@@ -22,6 +22,21 @@ pub const TABLE_COLUMNS: &str = "SELECT a.attname::text, t.typname::text, \
      format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_type t ON t.oid = \
      a.atttypid WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped";
 
+/// Whether the table (`$1`: its name as SQL) may take a new unit's rows by a plain binary `COPY`
+/// instead of the upsert (`$2`: the key's column names): an ordinary table without row security,
+/// rules or triggers of its own (a `COPY` would fire them differently from an `INSERT … ON
+/// CONFLICT`), with a unique, immediate, whole-column index on exactly the key — the one the
+/// upsert's `ON CONFLICT` would use, so a key the table already holds makes the `COPY` fail
+/// instead of adding a second row. No row when there is no such table.
+pub const TABLE_TAKES_COPY: &str = "SELECT c.relkind = 'r' AND NOT c.relrowsecurity AND NOT \
+     c.relhasrules AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT \
+     g.tgisinternal) AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND \
+     i.indisunique AND i.indimmediate AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS \
+     NULL AND ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND \
+     a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]) ORDER BY 1) = ARRAY(SELECT \
+     DISTINCT k FROM unnest($2::text[]) k ORDER BY 1)) FROM pg_class c WHERE c.oid = \
+     to_regclass($1)";
+
 /// `schema.table` as written, and quoted for SQL.
 #[derive(Debug, Clone)]
 pub struct TableName {
@@ -183,6 +198,39 @@ pub fn copy_into_staging(columns: &[Column]) -> String {
     format!(
         "COPY {STAGING_TABLE} ({}) FROM STDIN (FORMAT binary)",
         quoted_list(&names)
+    )
+}
+
+/// The binary COPY straight into the target, for a unit the table holds nothing of yet; takes
+/// the very stream [`copy_into_staging`] does, so it can be replayed there.
+pub fn copy_into_table(table: &TableName, columns: &[Column]) -> String {
+    let names: Vec<&str> = columns.iter().map(|column| column.name.as_str()).collect();
+    format!(
+        "COPY {} ({}) FROM STDIN (FORMAT binary)",
+        table.sql(),
+        quoted_list(&names)
+    )
+}
+
+/// Whether `engine_loads` records a load of the unit (`$1`…`$3`: the pipeline, the target table
+/// and the source file, as [`record_load`] writes them): one look-up of its primary key.
+pub fn unit_recorded(table: &TableName) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE pipeline = $1 AND target_table = $2 AND \
+         source_file = $3)",
+        table.sibling(LOADS_TABLE)
+    )
+}
+
+/// Whether the target holds any row whose unit column is `$1`: what decides that a unit is new
+/// to the table, and its rows can skip the upsert. Compared as the column's own type, so an index
+/// on it is used; without one it reads the table up to the first such row (the upsert path's
+/// removal of vanished records reads all of it).
+pub fn unit_has_rows(table: &TableName, unit_column: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE {} = $1)",
+        table.sql(),
+        quote_ident(unit_column)
     )
 }
 
@@ -426,6 +474,29 @@ mod tests {
              STDIN (FORMAT binary)"
         );
         assert_eq!(analyze_staging(), "ANALYZE engine_staging");
+    }
+
+    #[test]
+    fn a_new_unit_is_copied_straight_into_the_table() {
+        let table = TableName::parse("finance.toss").unwrap();
+        let columns = vec![
+            column("mid", PgType::Text, None),
+            column("source \"file\"", PgType::Text, None),
+        ];
+        assert_eq!(
+            copy_into_table(&table, &columns),
+            "COPY \"finance\".\"toss\" (\"mid\", \"source \"\"file\"\"\") FROM STDIN (FORMAT \
+             binary)"
+        );
+        assert_eq!(
+            unit_recorded(&table),
+            "SELECT EXISTS (SELECT 1 FROM \"finance\".\"engine_loads\" WHERE pipeline = $1 AND \
+             target_table = $2 AND source_file = $3)"
+        );
+        assert_eq!(
+            unit_has_rows(&table, "source \"file\""),
+            "SELECT EXISTS (SELECT 1 FROM \"finance\".\"toss\" WHERE \"source \"\"file\"\"\" = $1)"
+        );
     }
 
     #[test]
