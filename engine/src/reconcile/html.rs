@@ -79,18 +79,8 @@ pub struct CheckCount {
     pub count: u64,
 }
 
-/// One discrepancy found by a check.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DiscrepancyRow {
-    pub kind: String,
-    pub business_date: NaiveDate,
-    pub order_id: Option<String>,
-    pub payment_key: Option<String>,
-    pub transaction_key: Option<String>,
-    pub expected: Option<String>,
-    pub actual: Option<String>,
-    pub message: String,
-}
+/// One discrepancy found by a check: the checks' own type, shown as it is.
+pub use super::checks::Discrepancy as DiscrepancyRow;
 
 /// The report as one self-contained HTML document (UTF-8).
 pub fn render(report: &ReportData) -> String {

@@ -306,12 +306,8 @@ async fn query_rows(
         .map(|column| column.name().to_owned())
         .collect();
     let present = check_columns(shape, &returned).map_err(wrong)?;
-    let selected: Vec<String> = shape
-        .columns
-        .iter()
-        .zip(&present)
-        .filter(|(_, present)| **present)
-        .map(|((column, kind, _), _)| {
+    let selected: Vec<String> = present_columns(shape, &present)
+        .map(|(column, kind)| {
             let value = format!("q.\"{column}\"");
             match kind {
                 Kind::Text | Kind::Money => format!("({value})::text"),
@@ -383,12 +379,8 @@ async fn file_rows(
         .map(|field| field.name().clone())
         .collect();
     let present = check_columns(shape, &returned).map_err(wrong)?;
-    let selected: Vec<String> = shape
-        .columns
-        .iter()
-        .zip(&present)
-        .filter(|(_, present)| **present)
-        .map(|((column, _, _), _)| format!("CAST(\"{column}\" AS VARCHAR)"))
+    let selected: Vec<String> = present_columns(shape, &present)
+        .map(|(column, _)| format!("CAST(\"{column}\" AS VARCHAR)"))
         .collect();
     let batches = ctx
         .sql(&format!("SELECT {} FROM \"{raw}\"", selected.join(", ")))
@@ -430,6 +422,19 @@ pub fn text_column(column: &ArrayRef) -> Result<arrow::array::StringArray> {
         .downcast_ref::<arrow::array::StringArray>()
         .expect("cast to Utf8")
         .clone())
+}
+
+/// The columns of `shape` that `present` marks, in order, with how each is read.
+fn present_columns<'a>(
+    shape: &'a RowsShape,
+    present: &'a [bool],
+) -> impl Iterator<Item = (&'static str, Kind)> + 'a {
+    shape
+        .columns
+        .iter()
+        .zip(present)
+        .filter(|(_, present)| **present)
+        .map(|((column, kind, _), _)| (*column, *kind))
 }
 
 /// Which of `shape`'s columns `returned` has; an error naming the missing required ones.

@@ -430,20 +430,7 @@ fn write_report(outcome: &Outcome) -> Result<()> {
                 count: check.count,
             })
             .collect(),
-        discrepancies: outcome
-            .discrepancies
-            .iter()
-            .map(|item| html::DiscrepancyRow {
-                kind: item.kind.clone(),
-                business_date: item.business_date,
-                order_id: item.order_id.clone(),
-                payment_key: item.payment_key.clone(),
-                transaction_key: item.transaction_key.clone(),
-                expected: item.expected.clone(),
-                actual: item.actual.clone(),
-                message: item.message.clone(),
-            })
-            .collect(),
+        discrepancies: outcome.discrepancies.clone(),
     };
     let text = html::render(&data);
     let path = &outcome.report;
