@@ -365,8 +365,10 @@ fn watch_reconciles_after_each_cycle_and_publishes_the_discrepancy_counts() {
     std::fs::write(workspace.path("orders.csv"), orders).unwrap();
     let books = workspace.pipeline(
         "books.toml",
-        "[reconcile]\nname = \"books\"\ndates = \"today\"\n[inputs.feed]\npath = \"lake\"\n\
-         [inputs.orders]\npath = \"orders.csv\"\n",
+        &format!(
+            "[reconcile]\nname = \"books\"\ndates = \"{day}\"\n[inputs.feed]\npath = \"lake\"\n\
+             [inputs.orders]\npath = \"orders.csv\"\n"
+        ),
     );
     let pipeline = watch_pipeline(&workspace, "");
     let port = free_port();
