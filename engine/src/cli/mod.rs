@@ -172,6 +172,22 @@ pub(crate) struct DateArgs {
     to: Option<chrono::NaiveDate>,
 }
 
+impl DateArgs {
+    /// The days `--date` or `--from/--to` select; `None` when neither is given.
+    pub(crate) fn spec(&self) -> Result<Option<engine::dates::DatesSpec>> {
+        use engine::dates::DatesSpec;
+        match (self.date, self.from, self.to) {
+            (Some(day), _, _) => Ok(Some(DatesSpec::Range { from: day, to: day })),
+            (None, Some(from), Some(to)) if from <= to => Ok(Some(DatesSpec::Range { from, to })),
+            (None, Some(_), Some(_)) => Err(Error::config(
+                "--from/--to",
+                "--from must not be after --to",
+            )),
+            _ => Ok(None),
+        }
+    }
+}
+
 #[derive(Args)]
 pub(crate) struct ReloadArgs {
     /// Load the selected files again even if this version was loaded before (after their data

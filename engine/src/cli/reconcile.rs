@@ -3,9 +3,8 @@
 
 use super::{DateArgs, runtime};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use engine::dates::DatesSpec;
+use engine::Result;
 use engine::reconcile::{Outcome, ReconcileConfig, RunOptions};
-use engine::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,17 +18,7 @@ pub(crate) fn reconcile(
     report: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let config = ReconcileConfig::load(path)?;
-    let dates = match (args.date, args.from, args.to) {
-        (Some(day), _, _) => Some(DatesSpec::Range { from: day, to: day }),
-        (None, Some(from), Some(to)) if from <= to => Some(DatesSpec::Range { from, to }),
-        (None, Some(_), Some(_)) => {
-            return Err(Error::config(
-                "--from/--to",
-                "--from must not be after --to",
-            ));
-        }
-        _ => None,
-    };
+    let dates = args.spec()?;
     let options = RunOptions {
         dates,
         report,

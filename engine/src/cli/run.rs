@@ -1,10 +1,10 @@
 //! `engine run`: one run over the selected business dates, a summary, an exit code.
 
 use super::{DateArgs, ReloadArgs, runtime, stop_on_signals};
+use engine::Result;
 use engine::config::PipelineConfig;
 use engine::dates::{DatesSpec, korea_today};
 use engine::pipeline::{Pipeline, RunOptions};
-use engine::{Error, Result};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,16 +23,9 @@ pub(crate) fn run(path: &Path, args: &DateArgs, reload: &ReloadArgs) -> Result<E
                 to: *named_dates.iter().max().expect("not empty"),
             }
         });
-    let spec = match (args.date, args.from, args.to) {
-        (Some(day), _, _) => DatesSpec::Range { from: day, to: day },
-        (None, Some(from), Some(to)) if from <= to => DatesSpec::Range { from, to },
-        (None, Some(_), Some(_)) => {
-            return Err(Error::config(
-                "--from/--to",
-                "--from must not be after --to",
-            ));
-        }
-        _ => dates_of_files.unwrap_or_else(|| config.pipeline.dates.clone()),
+    let spec = match args.spec()? {
+        Some(spec) => spec,
+        None => dates_of_files.unwrap_or_else(|| config.pipeline.dates.clone()),
     };
     let options = RunOptions {
         force: reload.force,

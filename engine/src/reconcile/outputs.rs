@@ -183,6 +183,11 @@ fn content_hash(batch: &RecordBatch) -> Result<String> {
     Ok(format!("{:032x}", hasher.digest128()))
 }
 
+/// Every day of `from..=to`.
+pub fn period(from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> {
+    from.iter_days().take_while(move |day| *day <= to)
+}
+
 /// The load unit of one day of a dataset.
 fn unit_for(dataset: Dataset, reconcile: &str, day: NaiveDate) -> LoadUnit {
     LoadUnit {
@@ -202,12 +207,8 @@ pub fn discrepancies_by_day(
     to: NaiveDate,
     found: &[Discrepancy],
 ) -> BTreeMap<NaiveDate, RecordBatch> {
-    let mut by_day: BTreeMap<NaiveDate, Vec<&Discrepancy>> = BTreeMap::new();
-    let mut day = from;
-    while day <= to {
-        by_day.insert(day, Vec::new());
-        day = day.succ_opt().expect("a day after");
-    }
+    let mut by_day: BTreeMap<NaiveDate, Vec<&Discrepancy>> =
+        period(from, to).map(|day| (day, Vec::new())).collect();
     for item in found {
         by_day.entry(item.business_date).or_default().push(item);
     }
@@ -245,12 +246,11 @@ pub fn summary_by_day(
     fields.push(Field::new("reconcile", DataType::Utf8, false));
     fields.push(unit_field());
     let schema: SchemaRef = Arc::new(Schema::new(fields));
-    let all = arrow::compute::concat_batches(&base, batches).map_err(|err| {
-        crate::error::Error::Reconcile {
-            location: "the daily summary".to_owned(),
-            message: err.to_string(),
-        }
-    })?;
+    let failed = |err: arrow::error::ArrowError| crate::error::Error::Reconcile {
+        location: "the daily summary".to_owned(),
+        message: err.to_string(),
+    };
+    let all = arrow::compute::concat_batches(&base, batches).map_err(failed)?;
     let dates = all
         .column_by_name("business_date")
         .expect("summary column")
@@ -259,19 +259,13 @@ pub fn summary_by_day(
         .expect("a date column")
         .clone();
     let mut by_day = BTreeMap::new();
-    let mut day = from;
-    while day <= to {
+    for day in period(from, to) {
         let wanted = crate::dates::days_since_epoch(day);
         let mask: arrow::array::BooleanArray = dates
             .iter()
             .map(|value| Some(value == Some(wanted)))
             .collect();
-        let rows = arrow::compute::filter_record_batch(&all, &mask).map_err(|err| {
-            crate::error::Error::Reconcile {
-                location: "the daily summary".to_owned(),
-                message: err.to_string(),
-            }
-        })?;
+        let rows = arrow::compute::filter_record_batch(&all, &mask).map_err(failed)?;
         let unit = unit_for(Dataset::Summary, reconcile, day).name;
         let mut columns = rows.columns().to_vec();
         columns.push(Arc::new(StringArray::from(vec![
@@ -282,14 +276,8 @@ pub fn summary_by_day(
             unit.as_str();
             rows.num_rows()
         ])));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|err| {
-            crate::error::Error::Reconcile {
-                location: "the daily summary".to_owned(),
-                message: err.to_string(),
-            }
-        })?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(failed)?;
         by_day.insert(day, batch);
-        day = day.succ_opt().expect("a day after");
     }
     Ok((schema, by_day))
 }

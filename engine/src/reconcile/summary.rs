@@ -86,23 +86,20 @@ pub async fn compute(ctx: &SessionContext, from: NaiveDate, to: NaiveDate) -> Re
         .collect()
         .await
         .map_err(failed)?;
-    let mut days: BTreeMap<NaiveDate, super::html::DayTotals> = BTreeMap::new();
-    let mut day = from;
-    while day <= to {
-        days.insert(
-            day,
-            super::html::DayTotals {
-                date: day,
+    let mut days: BTreeMap<NaiveDate, super::html::DayTotals> = super::outputs::period(from, to)
+        .map(|date| {
+            let totals = super::html::DayTotals {
+                date,
                 net_sales: 0.0,
                 settled: 0.0,
                 paid_out: 0.0,
                 fees: 0.0,
                 approved_count: 0,
                 cancelled_count: 0,
-            },
-        );
-        day = day.succ_opt().expect("a day after");
-    }
+            };
+            (date, totals)
+        })
+        .collect();
     for batch in &batches {
         let column = |name: &str| batch.column_by_name(name).expect("summary column");
         let dates = column("business_date").as_primitive::<Date32Type>();
