@@ -28,16 +28,23 @@ pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, Error> {
 /// [`encode`] with Arrow's own error, for a caller that puts it into words itself (the engine
 /// frames the batches it sends with this function).
 pub fn write_stream(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
+    let mut stream = Vec::new();
+    write_stream_into(batch, &mut stream)?;
+    Ok(stream)
+}
+
+/// [`write_stream`] into `stream`, which is emptied first: a caller that frames batch after
+/// batch keeps one buffer, and its memory is not fresh (page-faulted) at every call.
+pub fn write_stream_into(batch: &RecordBatch, stream: &mut Vec<u8>) -> Result<(), ArrowError> {
     // The default options write IPC format V5, 64-byte aligned, without compression.
     let options = IpcWriteOptions::default();
+    stream.clear();
     // Sized by the bytes the batch really spans: a decoded batch shares one input buffer among
     // its arrays, so `get_array_memory_size` would count that buffer once per column.
-    let capacity = encoded_size_hint(batch);
-    let mut writer =
-        StreamWriter::try_new_with_options(Vec::with_capacity(capacity), &batch.schema(), options)?;
+    stream.reserve(encoded_size_hint(batch));
+    let mut writer = StreamWriter::try_new_with_options(stream, &batch.schema(), options)?;
     writer.write(batch)?;
-    writer.finish()?;
-    writer.into_inner()
+    writer.finish()
 }
 
 /// Roughly the bytes `batch` takes as IPC: its arrays' slices, plus room for the messages.

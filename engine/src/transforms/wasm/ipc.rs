@@ -7,11 +7,17 @@ use arrow::array::RecordBatch;
 use arrow::buffer::Buffer;
 use arrow::datatypes::Schema;
 use arrow::error::ArrowError;
-use toss_etl_sdk::ipc::{StreamError, read_stream, write_stream};
+use toss_etl_sdk::ipc::{StreamError, read_stream, write_stream_into};
 
 /// Encodes one batch as an IPC stream (schema message + batch message).
+#[cfg(test)]
 pub fn encode(batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
-    write_stream(batch)
+    toss_etl_sdk::ipc::write_stream(batch)
+}
+
+/// [`encode`] into `stream`, reused from call to call.
+pub fn encode_into(batch: &RecordBatch, stream: &mut Vec<u8>) -> Result<(), ArrowError> {
+    write_stream_into(batch, stream)
 }
 
 /// Decodes a plugin's answer, which must hold one batch, or a schema alone (an empty batch). The bytes are copied once into

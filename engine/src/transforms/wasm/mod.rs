@@ -124,6 +124,7 @@ impl BuildTransform for WasmTransformConfig {
             grants,
             live: None,
             output_schema: None,
+            input: Vec::new(),
         };
         // Start one instance now, so a plugin that rejects its config fails `engine validate`
         // and the run before any data moves.
@@ -174,6 +175,8 @@ struct WasmTransform {
     live: Option<Sandbox<bindings::Transform>>,
     /// What the plugin announced for the current input schema.
     output_schema: Option<(SchemaRef, SchemaRef)>,
+    /// The IPC bytes of the batch being sent, kept from call to call.
+    input: Vec<u8>,
 }
 
 impl WasmTransform {
@@ -203,9 +206,9 @@ impl WasmTransform {
     }
 
     /// One call of the plugin's `transform` on IPC bytes; a trap retires the instance.
-    fn call_transform(&mut self, input: Vec<u8>) -> std::result::Result<Vec<u8>, TransformFailure> {
+    fn call_transform(&mut self, input: &[u8]) -> std::result::Result<Vec<u8>, TransformFailure> {
         let sandbox = self.live()?;
-        let answer = sandbox.call(|bindings, store| bindings.call_transform(store, &input));
+        let answer = sandbox.call(|bindings, store| bindings.call_transform(store, input));
         match answer {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(refusal)) => Err(TransformFailure(format!(
@@ -220,11 +223,13 @@ impl WasmTransform {
     }
 
     fn run(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, TransformFailure> {
-        let input = ipc::encode(batch).map_err(|err| {
+        let mut input = std::mem::take(&mut self.input);
+        ipc::encode_into(batch, &mut input).map_err(|err| {
             TransformFailure(format!("cannot encode the batch as Arrow IPC: {err}"))
         })?;
-        let output = self.call_transform(input)?;
-        ipc::decode(output).map_err(TransformFailure)
+        let output = self.call_transform(&input);
+        self.input = input;
+        ipc::decode(output?).map_err(TransformFailure)
     }
 }
 
