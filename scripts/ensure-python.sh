@@ -2,7 +2,8 @@
 # The Python packages the end-to-end tests run, from PyPI (tests/requirements.txt): moto in
 # server mode, a real S3 server with multipart uploads, conditional writes and listing; and the
 # readers of the Delta tables no one here wrote (the deltalake package, DuckDB with its delta
-# extension). Installs them into target/moto-venv when it is missing or the requirements
+# extension); the Standard Webhooks verifier library the webhook tests check signatures with.
+# Installs them into target/moto-venv when it is missing or the requirements
 # changed; does nothing otherwise. The tests run target/moto-venv/bin/{moto_server,python}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,5 @@ if [ ! -x "$venv/bin/pip" ] && ! python3 -m venv "$venv" 2>/dev/null; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
 "$venv/bin/moto_server" --help >/dev/null
-"$venv/bin/python" -c "import deltalake, duckdb, duckdb_extension_delta"
+"$venv/bin/python" -c "import deltalake, duckdb, duckdb_extension_delta, standardwebhooks"
 echo "$wanted" > "$marker"

@@ -15,7 +15,7 @@ const DAY_BEFORE: &str = "20260301";
 const VERSIONS: usize = 72;
 const APPROVALS: usize = 3_000;
 const CANCELS: usize = 150;
-const SECRET: &str = "day-webhook-secret";
+const SECRET: &str = "whsec_dG9zcy1ldGwtZTJlLWRheS13ZWJob29rLXNlY3JldCE=";
 const MALFORMED: &str =
     "toss;SC0010;tossbad;Toss_bad;11100;국민;buyerbad;12a00;N;20260302100000;00000000;10";
 

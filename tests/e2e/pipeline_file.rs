@@ -111,7 +111,7 @@ fn dates_expand_variables_and_a_wrong_value_is_quoted_as_written() {
 #[test]
 fn a_secret_written_in_the_file_is_warned_about_with_its_key_and_line() {
     let workspace = Workspace::new();
-    let sink = "[[sinks]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"hunter2-literal\"\n";
+    let sink = "[[sinks]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"hunter2-literal\"\nsignature = \"toss-etl\"\n";
     let pipeline = sinks_after(&workspace, sink);
     let text = std::fs::read_to_string(&pipeline).unwrap();
     let line = text

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The back office's webhook secret, in the Standard Webhooks form.
+const HOOK_SECRET: &str = "whsec_dG9zcy1ldGwtZTJlLXBvc3RncmVzLWhvb2sta2V5ISE=";
 const DB: &str = "merchant";
 
 /// inbox → `transforms` → lake and Postgres (`url` from DATABASE_URL), plus `sink_keys`.
@@ -586,7 +588,7 @@ fn tls_is_verified_against_the_trusted_certificates() {
 fn the_shipped_back_office_pipeline_fills_the_lake_the_table_and_the_webhook() {
     let server = PgServer::start();
     let url = server.create_database(DB);
-    let receiver = crate::support::receiver::Receiver::start("webhook-test-secret");
+    let receiver = crate::support::receiver::Receiver::start(HOOK_SECRET);
     let workspace = Workspace::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let shipped = std::fs::read_to_string(root.join("pipelines/back-office.toml")).unwrap();
@@ -603,12 +605,12 @@ fn the_shipped_back_office_pipeline_fills_the_lake_the_table_and_the_webhook() {
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("WEBHOOK_URL", &receiver.url()),
-        ("WEBHOOK_SECRET", "webhook-test-secret"),
+        ("WEBHOOK_SECRET", HOOK_SECRET),
         ("BUYER_HASH_KEY", "test-key"),
     ];
     let first = workspace.engine_with_env(&["run", pipeline.to_str().unwrap()], &env);
     assert_eq!(first.code, 0, "{}", first.all_output());
-    for secret in [PASSWORD, "webhook-test-secret", "test-key"] {
+    for secret in [PASSWORD, HOOK_SECRET, "test-key"] {
         assert!(!first.all_output().contains(secret), "{secret} leaked");
     }
 

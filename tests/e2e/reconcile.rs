@@ -840,7 +840,7 @@ fn a_custom_check_reports_beside_the_built_in_ones() {
          WHERE amount > 1003 AND business_date BETWEEN p.from_date AND p.to_date\n",
     )
     .unwrap();
-    let receiver = Receiver::start("whsec-reconcile-test");
+    let receiver = Receiver::start("whsec_dG9zcy1ldGwtZTJlLXJlY29uY2lsZS1ob29rLWtleSE=");
     let books = workspace.pipeline(
         "books.toml",
         &format!(
@@ -854,7 +854,13 @@ fn a_custom_check_reports_beside_the_built_in_ones() {
     let reconcile = |args: &[&str]| {
         let mut all = vec!["reconcile", books.to_str().unwrap(), "--date", "2007-07-06"];
         all.extend_from_slice(args);
-        workspace.engine_with_env(&all, &[("HOOK_SECRET", "whsec-reconcile-test")])
+        workspace.engine_with_env(
+            &all,
+            &[(
+                "HOOK_SECRET",
+                "whsec_dG9zcy1ldGwtZTJlLXJlY29uY2lsZS1ob29rLWtleSE=",
+            )],
+        )
     };
     let run = reconcile(&[]);
     assert_eq!(run.code, 3, "{}", run.all_output());

@@ -635,7 +635,7 @@ fn settlements_reach_postgres_and_a_webhook_exactly_once_through_a_plugin() {
         sold,
     ));
     api.put_settlement(settlement(&transaction(sold, 3, "DONE", 726), sold));
-    let receiver = Receiver::start("whsec_api-test");
+    let receiver = Receiver::start("whsec_dG9zcy1ldGwtZTJlLXRvc3MtYXBpLWhvb2sta2V5ISE=");
     let server = PgServer::start();
     let url = server.create_database(DB);
     let workspace = Workspace::new();
@@ -651,7 +651,10 @@ fn settlements_reach_postgres_and_a_webhook_exactly_once_through_a_plugin() {
     let pipeline = api_pipeline(&workspace, &api, "settlements", "", &sinks);
     let env = [
         ("DATABASE_URL", url.as_str()),
-        ("HOOK_SECRET", "whsec_api-test"),
+        (
+            "HOOK_SECRET",
+            "whsec_dG9zcy1ldGwtZTJlLXRvc3MtYXBpLWhvb2sta2V5ISE=",
+        ),
     ];
     let args = ["--date", &ymd(sold)];
     let first = run(&workspace, &pipeline, &args, &env);

@@ -1,15 +1,20 @@
 //! The webhook sink against a local receiver that verifies every
-//! signature, counts deliveries per Idempotency-Key and fails on request.
+//! signature, counts deliveries per Idempotency-Key and fails on request. Standard Webhooks
+//! signatures are checked by the `standardwebhooks` Python library as well, as a receiver would.
 
 use crate::support::http_server::{HttpServer, Reply, Response};
-use crate::support::receiver::{Answer, Receiver};
+use crate::support::receiver::{Answer, Receiver, Seen, verify_with_library};
 use crate::support::secrets::{base64, shown_form_of};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const SECRET: &str = "whsec_Test-7f3a9c";
+/// `whsec_` + base64 of 32 bytes, as Standard Webhooks secrets are written.
+const SECRET: &str = "whsec_dG9zcy1ldGwtZTJlLXdlYmhvb2stc2VjcmV0LTAwMDE=";
+/// The secret a rotation moves to, and one the sink never signs with.
+const NEW_SECRET: &str = "whsec_dG9zcy1ldGwtZTJlLXdlYmhvb2stc2VjcmV0LTAwMDI=";
+const WRONG_SECRET: &str = "whsec_dG9zcy1ldGwtZTJlLXdlYmhvb2stc2VjcmV0LTk5OTk=";
 const TOKEN: &str = "tok_Receiver-51e2d8";
 const REV: &str = "toss_REV_20070706.dat";
 
@@ -309,10 +314,159 @@ fn server_errors_are_retried_with_the_same_idempotency_key() {
     let seen = receiver.seen();
     assert_eq!(seen.len(), 3);
     assert!(seen.iter().all(|request| request.key() == seen[0].key()));
+    assert!(
+        seen.iter()
+            .all(|request| request.headers["webhook-id"] == seen[0].key()),
+        "a retry carries the same webhook-id"
+    );
     assert!(seen.iter().all(|request| request.body == seen[0].body));
     assert_eq!(receiver.kept().len(), 1);
     assert_eq!(receiver.deduplicated_records().len(), 4);
     assert!(result.stderr.contains("HTTP 500"), "{}", result.stderr);
+}
+
+/// The AUTH sample through the webhook sink, with `secret` replaced by `secret_line` and the
+/// environment `env` added; returns the run.
+fn run_auth_with(
+    workspace: &Workspace,
+    receiver: &Receiver,
+    secret_line: &str,
+    extra: &str,
+    env: &[(&str, &str)],
+) -> Run {
+    std::fs::copy(
+        sample("toss_AUTH_20070706.dat"),
+        workspace.inbox("toss_AUTH_20070706.dat"),
+    )
+    .unwrap();
+    let pipeline = webhook_pipeline(workspace, receiver, extra, "");
+    let text = std::fs::read_to_string(&pipeline).unwrap().replacen(
+        "secret = \"${TEST_WEBHOOK_SECRET}\"",
+        secret_line,
+        1,
+    );
+    std::fs::write(&pipeline, text).unwrap();
+    let mut all_env = vec![("TEST_WEBHOOK_TOKEN", TOKEN)];
+    all_env.extend_from_slice(env);
+    workspace.engine_with_env(&["run", pipeline.to_str().unwrap()], &all_env)
+}
+
+/// `secrets = [new, old]` signs every request with both, so a receiver that knows either one
+/// accepts it while it moves over; a third secret verifies nothing.
+#[test]
+fn a_rotation_signs_with_every_secret_so_either_one_verifies() {
+    let receiver = Receiver::start(SECRET);
+    let workspace = Workspace::new();
+    let result = run_auth_with(
+        &workspace,
+        &receiver,
+        "secrets = [\"${TEST_WEBHOOK_SECRET_NEW}\", \"${TEST_WEBHOOK_SECRET}\"]",
+        "",
+        &[
+            ("TEST_WEBHOOK_SECRET", SECRET),
+            ("TEST_WEBHOOK_SECRET_NEW", NEW_SECRET),
+        ],
+    );
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    receiver.assert_every_request_signed();
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].headers["webhook-signature"].split(' ').count(),
+        2,
+        "{:?}",
+        seen[0].headers
+    );
+    assert_eq!(verify_with_library(NEW_SECRET, &seen), ["ok"]);
+    assert_eq!(verify_with_library(SECRET, &seen), ["ok"]);
+    let wrong = verify_with_library(WRONG_SECRET, &seen);
+    assert!(
+        wrong[0].starts_with("WebhookVerificationError"),
+        "{wrong:?}"
+    );
+    for secret in [SECRET, NEW_SECRET] {
+        assert!(!result.all_output().contains(secret), "{secret} shown");
+    }
+}
+
+/// The library refuses what it should: the sink's signature is what it checks, not a lookalike
+/// that any request would pass.
+#[test]
+fn the_library_refuses_a_tampered_body_an_old_timestamp_and_a_wrong_secret() {
+    let receiver = Receiver::start(SECRET);
+    let workspace = Workspace::new();
+    let result = run_auth_with(
+        &workspace,
+        &receiver,
+        "secret = \"${TEST_WEBHOOK_SECRET}\"",
+        "",
+        &[("TEST_WEBHOOK_SECRET", SECRET)],
+    );
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    let delivered: Seen = receiver.seen().remove(0);
+
+    let mut tampered = delivered.clone();
+    tampered.body = String::from_utf8(tampered.body)
+        .unwrap()
+        .replacen("\"amount\":15000", "\"amount\":15001", 1)
+        .into_bytes();
+    assert_ne!(tampered.body, delivered.body);
+    let mut old = delivered.clone();
+    let signed_at: u64 = old.headers["webhook-timestamp"].parse().unwrap();
+    old.headers
+        .insert("webhook-timestamp".into(), (signed_at - 3600).to_string());
+
+    let verdicts = verify_with_library(SECRET, &[delivered.clone(), tampered, old]);
+    assert_eq!(verdicts[0], "ok", "{verdicts:?}");
+    assert!(
+        verdicts[1].contains("No matching signature"),
+        "{verdicts:?}"
+    );
+    assert!(verdicts[2].contains("too old"), "{verdicts:?}");
+    let wrong = verify_with_library(WRONG_SECRET, &[delivered]);
+    assert!(wrong[0].contains("No matching signature"), "{wrong:?}");
+}
+
+/// `signature = "toss-etl"` keeps the first format for receivers that check it; without it an
+/// old-style secret is refused at its line, with both ways forward.
+#[test]
+fn the_first_format_stays_available_and_an_old_secret_alone_is_refused_at_its_line() {
+    const PLAIN: &str = "plain-old-secret-7f3a9c";
+    let receiver = Receiver::start(PLAIN);
+    let workspace = Workspace::new();
+    let result = run_auth_with(
+        &workspace,
+        &receiver,
+        "secret = \"${TEST_WEBHOOK_SECRET}\"",
+        "signature = \"toss-etl\"",
+        &[("TEST_WEBHOOK_SECRET", PLAIN)],
+    );
+    assert_eq!(result.code, 0, "{}", result.all_output());
+    receiver.assert_every_request_signed();
+    let seen = receiver.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].headers.contains_key("x-toss-etl-signature"));
+    assert!(!seen[0].headers.contains_key("webhook-signature"));
+
+    let workspace = Workspace::new();
+    let refused = run_auth_with(
+        &workspace,
+        &receiver,
+        "secret = \"${TEST_WEBHOOK_SECRET}\"",
+        "",
+        &[("TEST_WEBHOOK_SECRET", PLAIN)],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.all_output());
+    let said = refused.all_output();
+    assert!(said.contains("pipeline.toml:"), "{said}");
+    assert!(
+        said.contains("`secret`") || said.contains("webhook secret"),
+        "{said}"
+    );
+    assert!(said.contains("whsec_"), "{said}");
+    assert!(said.contains("signature = \"toss-etl\""), "{said}");
+    assert!(!said.contains(PLAIN), "{said}");
+    assert_eq!(receiver.seen().len(), 1, "nothing more was sent");
 }
 
 #[test]

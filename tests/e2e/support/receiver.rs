@@ -1,11 +1,14 @@
-//! A local webhook receiver, as a merchant would write one: it verifies every request's
-//! `X-Toss-Etl-Signature` with the shared secret (and a timestamp tolerance), keeps deliveries by
+//! A local webhook receiver, as a merchant would write one: it verifies every request's signature
+//! with the shared secret (and a timestamp tolerance) — the Standard Webhooks headers for a
+//! `whsec_` secret, `X-Toss-Etl-Signature` for any other — keeps deliveries by
 //! `Idempotency-Key`, and can be told to answer the next requests with a server error, 429 with
 //! `Retry-After`, silence past the client's timeout, or a reset connection. Several requests may
 //! share one connection (keep-alive), as reqwest sends them. The HTTP side is
 //! [`HttpServer`](super::http_server::HttpServer); this layer verifies, keeps and plans.
 
 use super::http_server::{HttpServer, Reply, Request, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{KeyInit, Mac};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -121,12 +124,31 @@ impl Receiver {
     }
 
     /// Fails the test if any request so far was not signed right or not shaped as documented.
+    /// Standard Webhooks signatures are checked by the `standardwebhooks` library too, as a
+    /// receiver in Python would check them.
     pub fn assert_every_request_signed(&self) {
-        for (index, seen) in self.seen().iter().enumerate() {
+        let seen = self.seen();
+        let secret = self.state.lock().unwrap().secret.clone();
+        if secret.starts_with("whsec_") {
+            let verdicts = verify_with_library(&secret, &seen);
+            assert!(
+                verdicts.iter().all(|verdict| verdict == "ok"),
+                "the standardwebhooks library refused: {verdicts:?}"
+            );
+            for request in &seen {
+                assert_eq!(
+                    request.headers.get("webhook-id").map(String::as_str),
+                    Some(request.key()),
+                    "webhook-id is the Idempotency-Key"
+                );
+            }
+        }
+        for (index, seen) in seen.iter().enumerate() {
             assert!(
                 seen.signature_valid,
-                "request {index} has a bad signature: {:?}",
-                seen.headers.get("x-toss-etl-signature")
+                "request {index} has a bad signature: {:?} {:?}",
+                seen.headers.get("x-toss-etl-signature"),
+                seen.headers.get("webhook-signature")
             );
             let json = seen.json();
             assert_eq!(
@@ -141,6 +163,74 @@ impl Receiver {
             );
         }
     }
+}
+
+/// What the `standardwebhooks` Python library says of each request under `secret`: `ok`, or
+/// the error it raised (`WebhookVerificationError: …`).
+pub fn verify_with_library(secret: &str, requests: &[Seen]) -> Vec<String> {
+    let requests: Vec<serde_json::Value> = requests
+        .iter()
+        .map(|request| {
+            serde_json::json!({
+                "headers": request.headers,
+                "body": BASE64.encode(&request.body),
+            })
+        })
+        .collect();
+    let input = serde_json::json!({ "secret": secret, "requests": requests }).to_string();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/support/standard_webhooks_verify.py");
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/moto-venv/bin/python");
+    assert!(
+        python.exists(),
+        "the tests' Python environment is missing: run scripts/ensure-python.sh"
+    );
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the verifier failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the verifier prints a JSON list")
+}
+
+/// Whether a request's Standard Webhooks headers sign `body` under `secret` (`whsec_…`), with a
+/// fresh timestamp: any one `v1,` signature in the header may match.
+pub fn verify_standard(secret: &str, headers: &HashMap<String, String>, body: &[u8]) -> bool {
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        headers.get("webhook-id"),
+        headers.get("webhook-timestamp"),
+        headers.get("webhook-signature"),
+    ) else {
+        return false;
+    };
+    let Ok(timestamp_secs) = timestamp.parse::<u64>() else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now.abs_diff(timestamp_secs) > TOLERANCE_SECS {
+        return false;
+    }
+    let key = BASE64
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()));
+    signatures.split(' ').any(|signature| signature == expected)
 }
 
 /// Whether `header` (`t=…,v1=…`) signs `body` under `secret`, with a fresh timestamp.
@@ -178,9 +268,13 @@ pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
 fn answer(request: &Request, state: &Mutex<State>) -> Reply {
     let answer = {
         let mut state = state.lock().unwrap();
-        let signature_valid = request
-            .header("x-toss-etl-signature")
-            .is_some_and(|header| verify(&state.secret, header, &request.body));
+        let signature_valid = if state.secret.starts_with("whsec_") {
+            verify_standard(&state.secret, &request.headers, &request.body)
+        } else {
+            request
+                .header("x-toss-etl-signature")
+                .is_some_and(|header| verify(&state.secret, header, &request.body))
+        };
         let planned = state.planned.pop_front().unwrap_or(Answer::Accept);
         // A receiver refuses what it cannot verify.
         let answer = if signature_valid {

@@ -236,7 +236,7 @@ mod tests {
 
     fn sink(state_dir: &std::path::Path, extra: &str) -> WebhookSink {
         let config: WebhookSinkConfig = toml::from_str(&format!(
-            "url = \"http://127.0.0.1:9/hook\"\nsecret = \"whsec\"\n{extra}"
+            "url = \"http://127.0.0.1:9/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n{extra}"
         ))
         .unwrap();
         config

@@ -12,8 +12,8 @@
 //! `batch_rows`, each signed, each retried on 5xx, 429, timeouts and dropped connections, and
 //! records a batch as acknowledged right after its 2xx. When the retries run out the run fails,
 //! the acknowledged batches stay acknowledged, and the next run sends the rest: delivery is
-//! at least once, and the `Idempotency-Key` (a hash of the batch's records) lets the receiver
-//! drop a batch it already has.
+//! at least once, and the `Idempotency-Key` (a hash of the batch's records, sent as the
+//! `webhook-id` too) lets the receiver drop a batch it already has.
 //!
 //! The secret, the header values and the URL's query never appear in logs or errors; what the
 //! receiver answers goes through a [`Scrubber`] of the secret, the header values (and the token or
@@ -25,11 +25,13 @@
 //! - [`spool`]: the temporary file holding the records to send until commit;
 //! - [`writer`]: the [`SinkWriter`] of one source file, from its batches to acknowledged
 //!   requests;
-//! - [`delivery`]: one signed request per batch, and its retries.
+//! - [`delivery`]: one signed request per batch, and its retries;
+//! - [`signing`]: the signature headers (Standard Webhooks, or the engine's first format).
 
 mod acks;
 mod changes;
 mod delivery;
+mod signing;
 mod spool;
 mod writer;
 
@@ -44,23 +46,25 @@ use delivery::Delivery;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use signing::{SignatureFormat, Signer};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
-pub const SIGNATURE_HEADER: &str = "X-Toss-Etl-Signature";
 /// The header carrying the batch's idempotency key (the same as its `batch_id`).
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// Headers the sink sets itself; `headers` may not replace them.
-const RESERVED_HEADERS: [&str; 6] = [
+const RESERVED_HEADERS: [&str; 9] = [
     "content-type",
     "content-length",
     "transfer-encoding",
     "host",
     "idempotency-key",
     "x-toss-etl-signature",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
 ];
 
 /// `timeout_secs`, `retries` and `retry_base_ms` when the pipeline file leaves them out: a
@@ -78,7 +82,17 @@ pub struct WebhookSinkConfig {
     /// The receiver's address, `https://…` (or `http://`). Redirects are not followed.
     pub url: EnvString,
     /// Signs every request (HMAC-SHA256); write `${WEBHOOK_SECRET}`, never the secret itself.
-    pub secret: Secret,
+    /// With Standard Webhooks signatures it is `whsec_` + the key in base64.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// Instead of `secret`, during a key rotation: every request is signed with each of them
+    /// (`["${NEW}", "${OLD}"]`), so the receiver can move to the new one without losing a batch.
+    #[serde(default)]
+    pub secrets: Option<Vec<Secret>>,
+    /// The signature headers: `standard-webhooks` (default; `webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`) or `toss-etl` (`X-Toss-Etl-Signature`, the engine's first format).
+    #[serde(default)]
+    pub signature: SignatureFormat,
     /// Records per request (default 1000).
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
@@ -134,6 +148,27 @@ impl WebhookSinkConfig {
         }
     }
 
+    /// The secrets to sign with, and the key they were given under.
+    fn secrets(&self, at: &dyn Fn(&str) -> String) -> Result<(Vec<Secret>, &'static str)> {
+        match (&self.secret, &self.secrets) {
+            (Some(_), Some(_)) => Err(Error::config(
+                at("secrets"),
+                "give either secret or secrets (a rotation), not both",
+            )),
+            (None, None) => Err(Error::config(
+                at("secret"),
+                "secret is missing; set it from the environment: secret = \"${WEBHOOK_SECRET}\"",
+            )),
+            (Some(secret), None) => Ok((vec![secret.clone()], "secret")),
+            (None, Some(secrets)) if secrets.is_empty() => Err(Error::config(
+                at("secrets"),
+                "secrets is empty; list the new secret first and the old one after it: \
+                 secrets = [\"${WEBHOOK_SECRET_NEW}\", \"${WEBHOOK_SECRET_OLD}\"]",
+            )),
+            (None, Some(secrets)) => Ok((secrets.clone(), "secrets")),
+        }
+    }
+
     fn build_sink(&self, name: String, context: &SinkContext) -> Result<WebhookSink> {
         let at = |key: &str| format!("[[sinks]] {name} {key}");
         let url = reqwest::Url::parse(&self.url).map_err(|err| {
@@ -149,12 +184,23 @@ impl WebhookSinkConfig {
                 "url must be an https:// (or http://) address with a host",
             ));
         }
-        if self.secret.expose().is_empty() {
-            return Err(Error::config(
-                at("secret"),
-                "secret is empty; set it from the environment: secret = \"${WEBHOOK_SECRET}\"",
-            ));
-        }
+        let (secrets, secrets_key) = self.secrets(&at)?;
+        let exposed: Vec<&str> = secrets.iter().map(|secret| secret.expose()).collect();
+        let signer = Signer::new(self.signature, &exposed).map_err(|bad| {
+            let which = if secrets_key == "secrets" {
+                format!("secrets entry {}", bad.position)
+            } else {
+                "secret".to_owned()
+            };
+            Error::config(
+                at(secrets_key),
+                format!(
+                    "{which} {} (signature = \"{}\")",
+                    bad.why,
+                    self.signature.as_str()
+                ),
+            )
+        })?;
         if self.batch_rows == 0 {
             return Err(Error::config(
                 at("batch_rows"),
@@ -220,7 +266,9 @@ impl WebhookSinkConfig {
         })?;
 
         let mut scrubber = Scrubber::new();
-        scrubber.add(self.secret.expose());
+        for secret in &exposed {
+            scrubber.add(secret);
+        }
         for value in self.headers.values() {
             scrubber.add_header_value(value.expose());
         }
@@ -239,7 +287,7 @@ impl WebhookSinkConfig {
                 client,
                 origin: url.origin().ascii_serialization(),
                 url,
-                secret: self.secret.clone(),
+                signer,
                 headers,
                 retry_policy,
                 scrubber,
@@ -289,7 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let build = |extra: &str, url: &str| {
             let config: WebhookSinkConfig =
-                toml::from_str(&format!("url = \"{url}\"\nsecret = \"whsec\"\n{extra}")).unwrap();
+                toml::from_str(&format!("url = \"{url}\"\n{extra}")).unwrap();
             config
                 .build_sink(
                     "webhook".into(),
@@ -304,13 +352,52 @@ mod tests {
                 .unwrap_or_default()
         };
         let ok = "http://127.0.0.1:9/hook";
+        let secret = "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"";
+        let build = |extra: &str, url: &str| {
+            if extra.contains("secret") {
+                build(extra, url)
+            } else {
+                build(&format!("{secret}\n{extra}"), url)
+            }
+        };
         assert!(build("batch_rows = 0", ok).contains("webhook batch_rows"));
+        let old = build("secret = \"hunter2-old-style\"", ok);
+        assert!(old.contains("webhook secret"), "{old}");
+        assert!(old.contains("signature = \"toss-etl\""), "{old}");
+        assert!(!old.contains("hunter2"), "{old}");
+        assert_eq!(
+            build(
+                "secret = \"hunter2-old-style\"\nsignature = \"toss-etl\"",
+                ok
+            ),
+            ""
+        );
+        let rotation = build(
+            "secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"x\"]",
+            ok,
+        );
+        assert!(rotation.contains("webhook secrets"), "{rotation}");
+        assert!(rotation.contains("secrets entry 2"), "{rotation}");
+        let both = build(&format!("{secret}\nsecrets = []"), ok);
+        assert!(both.contains("not both"), "{both}");
+        assert!(
+            build(
+                "batch_rows = 10\nsignature = \"toss-etl\"\nsecrets = []",
+                ok
+            )
+            .contains("secrets is empty")
+        );
+        assert!(
+            build("signature = \"toss-etl\" # and no secret", ok).contains("secret is missing")
+        );
         assert!(build("", "ftp://host/x").contains("webhook url"));
         let bad_url = build("", "https://user:tok-99@/x");
         assert!(bad_url.contains("webhook url"), "{bad_url}");
         assert!(!bad_url.contains("tok-99"), "{bad_url}");
-        let reserved = build("[headers]\nIdempotency-Key = \"x\"", ok);
-        assert!(reserved.contains("set by the sink"), "{reserved}");
+        for header in ["Idempotency-Key", "webhook-signature", "Webhook-Id"] {
+            let reserved = build(&format!("[headers]\n{header} = \"x\""), ok);
+            assert!(reserved.contains("set by the sink"), "{reserved}");
+        }
         let bad_value = build("[headers]\nAuthorization = \"Bearer a\\nb\"", ok);
         assert!(bad_value.contains("`Authorization`"), "{bad_value}");
         assert!(!bad_value.contains("Bearer"), "{bad_value}");
