@@ -351,6 +351,18 @@ fn run_auth_with(
     workspace.engine_with_env(&["run", pipeline.to_str().unwrap()], &all_env)
 }
 
+/// The AUTH sample through the webhook sink signing with `secret` (`secret = "${…}"`).
+fn run_auth(workspace: &Workspace, receiver: &Receiver, secret: &str, extra: &str) -> Run {
+    let line = "secret = \"${TEST_WEBHOOK_SECRET}\"";
+    run_auth_with(
+        workspace,
+        receiver,
+        line,
+        extra,
+        &[("TEST_WEBHOOK_SECRET", secret)],
+    )
+}
+
 /// `secrets = [new, old]` signs every request with both, so a receiver that knows either one
 /// accepts it while it moves over; a third secret verifies nothing.
 #[test]
@@ -395,13 +407,7 @@ fn a_rotation_signs_with_every_secret_so_either_one_verifies() {
 fn the_library_refuses_a_tampered_body_an_old_timestamp_and_a_wrong_secret() {
     let receiver = Receiver::start(SECRET);
     let workspace = Workspace::new();
-    let result = run_auth_with(
-        &workspace,
-        &receiver,
-        "secret = \"${TEST_WEBHOOK_SECRET}\"",
-        "",
-        &[("TEST_WEBHOOK_SECRET", SECRET)],
-    );
+    let result = run_auth(&workspace, &receiver, SECRET, "");
     assert_eq!(result.code, 0, "{}", result.all_output());
     let delivered: Seen = receiver.seen().remove(0);
 
@@ -434,13 +440,7 @@ fn the_first_format_stays_available_and_an_old_secret_alone_is_refused_at_its_li
     const PLAIN: &str = "plain-old-secret-7f3a9c";
     let receiver = Receiver::start(PLAIN);
     let workspace = Workspace::new();
-    let result = run_auth_with(
-        &workspace,
-        &receiver,
-        "secret = \"${TEST_WEBHOOK_SECRET}\"",
-        "signature = \"toss-etl\"",
-        &[("TEST_WEBHOOK_SECRET", PLAIN)],
-    );
+    let result = run_auth(&workspace, &receiver, PLAIN, "signature = \"toss-etl\"");
     assert_eq!(result.code, 0, "{}", result.all_output());
     receiver.assert_every_request_signed();
     let seen = receiver.seen();
@@ -449,13 +449,7 @@ fn the_first_format_stays_available_and_an_old_secret_alone_is_refused_at_its_li
     assert!(!seen[0].headers.contains_key("webhook-signature"));
 
     let workspace = Workspace::new();
-    let refused = run_auth_with(
-        &workspace,
-        &receiver,
-        "secret = \"${TEST_WEBHOOK_SECRET}\"",
-        "",
-        &[("TEST_WEBHOOK_SECRET", PLAIN)],
-    );
+    let refused = run_auth(&workspace, &receiver, PLAIN, "");
     assert_eq!(refused.code, 2, "{}", refused.all_output());
     let said = refused.all_output();
     assert!(said.contains("pipeline.toml:"), "{said}");

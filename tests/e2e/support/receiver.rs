@@ -216,11 +216,7 @@ pub fn verify_standard(secret: &str, headers: &HashMap<String, String>, body: &[
     let Ok(timestamp_secs) = timestamp.parse::<u64>() else {
         return false;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if now.abs_diff(timestamp_secs) > TOLERANCE_SECS {
+    if !fresh(timestamp_secs) {
         return false;
     }
     let key = BASE64
@@ -231,6 +227,15 @@ pub fn verify_standard(secret: &str, headers: &HashMap<String, String>, body: &[
     mac.update(body);
     let expected = format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()));
     signatures.split(' ').any(|signature| signature == expected)
+}
+
+/// Whether a signature's timestamp (Unix seconds) is within the tolerance of the clock.
+fn fresh(timestamp: u64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    now.abs_diff(timestamp) <= TOLERANCE_SECS
 }
 
 /// Whether `header` (`t=…,v1=…`) signs `body` under `secret`, with a fresh timestamp.
@@ -247,11 +252,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
     let Some(timestamp) = timestamp else {
         return false;
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    if now.abs_diff(timestamp) > TOLERANCE_SECS {
+    if !fresh(timestamp) {
         return false;
     }
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
