@@ -204,15 +204,23 @@ def plugin_missing(name: str) -> Optional[str]:
     return None if path.is_file() else f"no plugin at {path} (cargo build --release -p engine builds it)"
 
 
-def plugin_cmd(ctx: Ctx, plugin: str, config: str) -> list[str]:
-    """A pipeline with one wasm transform; the plugin is compiled (and cached in the run's
-    state_dir) by an untimed `engine validate`, so the timed run measures a cached start."""
-    transform = (f'[[transforms]]\ntype = "wasm"\nname = "{plugin}"\n'
-                 f'module = {toml_str(PLUGIN_DIR / (plugin + ".wasm"))}\n{config}\n')
-    pipeline = engine_pipeline(ctx, extra=transform)
-    subprocess.run([str(ctx.engine), "validate", str(pipeline), "-q"], cwd=ctx.work, check=True,
-                   stdout=subprocess.DEVNULL)
-    return [str(ctx.engine), "run", str(pipeline)]
+def plugin_cmd(ctx: Ctx, plugin: str, config: str, stateless: bool = True) -> list[str]:
+    """A pipeline with one wasm transform, `stateless = true` as for every example plugin (one
+    instance per engine thread) unless `stateless` is false; the plugin is compiled (and cached in
+    the run's state_dir) by an untimed `engine validate`, so the timed run measures a cached
+    start. An earlier engine (under --before) that does not know `stateless` runs the plugin as
+    it could, on one instance."""
+    for stateless in (("stateless = true\n", "") if stateless else ("",)):
+        transform = (f'[[transforms]]\ntype = "wasm"\nname = "{plugin}"\n'
+                     f'module = {toml_str(PLUGIN_DIR / (plugin + ".wasm"))}\n{stateless}{config}\n')
+        pipeline = engine_pipeline(ctx, extra=transform)
+        checked = subprocess.run([str(ctx.engine), "validate", str(pipeline), "-q"], cwd=ctx.work,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if checked.returncode == 0:
+            return [str(ctx.engine), "run", str(pipeline)]
+        if not (stateless and "stateless" in checked.stderr):
+            break
+    raise RuntimeError(f"{ctx.engine} validate {pipeline}: {checked.stderr.strip()}")
 
 
 CONTENDERS: list[Contender] = [
@@ -239,6 +247,25 @@ CONTENDERS: list[Contender] = [
         output=engine_output,
         available=lambda args, engine: engine_available(args, engine) or plugin_missing("merchant_mapping"),
         env=engine_env,
+    ),
+    Contender(
+        name="engine+identity/serial",
+        description="engine+identity without stateless = true: one plugin instance, called in order",
+        command=lambda ctx: plugin_cmd(ctx, "identity", "", stateless=False),
+        output=engine_output,
+        available=lambda args, engine: engine_available(args, engine) or plugin_missing("identity"),
+        env=engine_env,
+        default=False,
+    ),
+    Contender(
+        name="engine+mapping/serial",
+        description="engine+mapping without stateless = true: one plugin instance, called in order",
+        command=lambda ctx: plugin_cmd(ctx, "merchant_mapping", "[transforms.config]\nfee_rate = 0.025\n",
+                                       stateless=False),
+        output=engine_output,
+        available=lambda args, engine: engine_available(args, engine) or plugin_missing("merchant_mapping"),
+        env=engine_env,
+        default=False,
     ),
     Contender(
         name="duckdb",
@@ -828,7 +855,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     if args.list:
         for c in CONTENDERS:
-            print(f"{c.name:16} {'default' if c.default else 'opt-in ':8} {c.description}")
+            print(f"{c.name:22} {'default' if c.default else 'opt-in ':8} {c.description}")
         return 0
     if args.rows < 1 or args.repeat < 1:
         ap.error("--rows and --repeat must be at least 1")

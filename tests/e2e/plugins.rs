@@ -350,3 +350,56 @@ fn a_scaffolded_plugin_builds_and_runs() {
     // Amounts 15000, 35000, 319000, 91000 against a threshold of 35000.
     assert_eq!(large, [Some(false), Some(true), Some(true), Some(true)]);
 }
+
+/// `stateless = true` calls a plugin on one instance per engine thread at once. The hostile
+/// plugin numbers each instance's calls, so the numbers show which instance answered which
+/// 4 096-row call: dealt in turn between two instances, one after another on one. Either way the
+/// rows reach the lake in the file's order, with the same values.
+#[test]
+fn a_stateless_plugin_runs_on_an_instance_per_thread_and_keeps_the_order() {
+    const AUTH_FILE: &str = "record_kind=AUTH/trxdate=2007-07-06/toss_AUTH_20070706.parquet";
+    // Parser batches of 16 384 and 3 616 rows: four calls of 4 096 rows, then one of 3 616.
+    let text = toss_file(20_000, "10");
+    let load = |extra: &str, threads: &str| {
+        let workspace = Workspace::new();
+        std::fs::write(workspace.inbox("toss_AUTH_20070706.dat"), &text).unwrap();
+        let transforms = wasm(
+            "hostile",
+            "hostile",
+            &format!("{extra}\n[transforms.config]\nbehave = \"number-calls\"\n"),
+        );
+        let pipeline = workspace.dir_pipeline("batch_rows = 16384", &transforms);
+        let run = workspace.engine_with_env(
+            &["run", pipeline.to_str().unwrap()],
+            &[("ENGINE_THREADS", threads)],
+        );
+        assert_eq!(run.code, 0, "{extra} {threads}: {}", run.all_output());
+        let batches = workspace.read_lake(AUTH_FILE);
+        let calls = int64s(&batches, "call");
+        assert_eq!(calls.len(), 20_000);
+        // The call number at the first row of every call.
+        let per_call: Vec<i64> = calls.iter().step_by(4096).copied().collect();
+        // Every other column, as one batch.
+        let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let call = all.schema().index_of("call").unwrap();
+        let mut others = all;
+        others.remove_column(call);
+        (per_call, others)
+    };
+
+    let (one_by_one, rows) = load("", "2");
+    assert_eq!(one_by_one, [1, 2, 3, 4, 5]);
+    assert_eq!(
+        int64s(std::slice::from_ref(&rows), "source_line"),
+        (1..=20_000).collect::<Vec<i64>>()
+    );
+    let (at_once, rows_at_once) = load("stateless = true", "2");
+    assert_eq!(
+        at_once,
+        [1, 1, 2, 2, 3],
+        "two instances, calls dealt in turn"
+    );
+    assert_eq!(rows_at_once, rows);
+    let (single_thread, _) = load("stateless = true", "1");
+    assert_eq!(single_thread, [1, 2, 3, 4, 5], "one thread, one instance");
+}

@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// Rows a plugin gets per call. A plugin's WebAssembly memory grows to hold its largest call
 /// (the batch in, the plugin's own copy of it, the batch out) and never shrinks, so calls smaller
 /// than the parser's batches keep a plugin pipeline's memory near the engine's own
-/// (`bench/README.md` has the measurements).
+/// (`bench/README.md` has the measurements). The calls of one parser batch are handed to a
+/// transform together, so that a stateless plugin can answer several at once.
 const PLUGIN_CALL_ROWS: usize = 4096;
 
 /// What a load works with, borrowed from the pipeline.
@@ -164,27 +165,32 @@ impl LoadContext<'_> {
             let Some(batch) = next else {
                 break 'batches;
             };
-            let pieces = if self.transforms.is_empty() {
+            let mut pieces = if self.transforms.is_empty() {
                 vec![batch]
             } else {
                 slices(&batch, PLUGIN_CALL_ROWS)
             };
-            for mut piece in pieces {
-                batch_number += 1;
-                for transform in self.transforms.iter_mut() {
-                    match tokio::task::block_in_place(|| transform.transform(piece)) {
-                        Ok(next) => piece = next,
-                        Err(plugin_failure) => {
-                            failure = Some(Error::Plugin {
-                                plugin: transform.name().to_owned(),
-                                context: format!("failed on {}, batch {batch_number}", unit.name),
-                                message: plugin_failure.0,
-                            });
-                            break 'batches;
-                        }
+            let first_number = batch_number + 1;
+            batch_number += pieces.len() as u64;
+            for transform in self.transforms.iter_mut() {
+                match tokio::task::block_in_place(|| transform.transform_all(pieces)) {
+                    Ok(next) => pieces = next,
+                    Err((at, plugin_failure)) => {
+                        failure = Some(Error::Plugin {
+                            plugin: transform.name().to_owned(),
+                            context: format!(
+                                "failed on {}, batch {}",
+                                unit.name,
+                                first_number + at as u64
+                            ),
+                            message: plugin_failure.0,
+                        });
+                        break 'batches;
                     }
                 }
-                if let Err(err) = writers.write(&piece).await {
+            }
+            for piece in &pieces {
+                if let Err(err) = writers.write(piece).await {
                     failure = Some(err);
                     break 'batches;
                 }

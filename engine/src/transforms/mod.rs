@@ -33,6 +33,20 @@ pub trait Transform: Send {
 
     /// Reshapes one batch.
     fn transform(&mut self, batch: RecordBatch) -> Result<RecordBatch, TransformFailure>;
+
+    /// Reshapes consecutive batches and gives them back in the same order. A transform that can
+    /// work on several at once does; by default each is [`transform`](Self::transform)ed in
+    /// turn. On failure: the position of the first batch that failed, and why.
+    fn transform_all(
+        &mut self,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>, (usize, TransformFailure)> {
+        batches
+            .into_iter()
+            .enumerate()
+            .map(|(at, batch)| self.transform(batch).map_err(|failure| (at, failure)))
+            .collect()
+    }
 }
 
 /// What building a transform may need from the pipeline.

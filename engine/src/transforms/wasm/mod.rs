@@ -18,6 +18,7 @@ mod cache;
 #[cfg(test)]
 mod contract_tests;
 mod ipc;
+mod parallel;
 mod sandbox;
 
 use super::{BuildTransform, Transform, TransformContext, TransformFailure};
@@ -66,6 +67,12 @@ pub struct WasmTransformConfig {
     /// fails the batch.
     #[serde(default = "default_log_limit_kb")]
     pub log_limit_kb: usize,
+    /// The plugin keeps nothing from one call to the next (its answer depends on the batch and
+    /// its config alone), so the engine may call one instance of it per core at once, each with
+    /// its own memory; the sinks still get the records in the file's order. Default false: one
+    /// instance, called batch after batch.
+    #[serde(default)]
+    pub stateless: bool,
 }
 
 fn default_memory_limit_mb() -> u64 {
@@ -119,17 +126,26 @@ impl BuildTransform for WasmTransformConfig {
         };
         let mut transform = WasmTransform {
             name: name.clone(),
-            component,
-            config_json,
-            grants,
-            live: None,
+            plugin: Plugin {
+                component,
+                config_json,
+                grants,
+            },
+            instances: vec![Instance::default()],
+            at_once: if self.stateless {
+                crate::threads::count()
+            } else {
+                1
+            },
             output_schema: None,
-            input: Vec::new(),
         };
         // Start one instance now, so a plugin that rejects its config fails `engine validate`
         // and the run before any data moves.
-        transform
-            .live()
+        let WasmTransform {
+            plugin, instances, ..
+        } = &mut transform;
+        instances[0]
+            .live(plugin)
             .map_err(|failure| Error::config(at("config"), failure.0))?;
         Ok(Box::new(transform))
     }
@@ -165,31 +181,40 @@ fn config_to_json(table: &toml::Table) -> std::result::Result<String, String> {
     Ok(object.to_string())
 }
 
-/// One plugin with its live instance.
-struct WasmTransform {
-    name: String,
+/// What every instance of one plugin is made from.
+struct Plugin {
     component: Component,
     config_json: String,
     grants: Grants,
-    /// The instance serving calls; `None` after a trap until the next call makes a fresh one.
+}
+
+/// One instance of a plugin, started when first called.
+#[derive(Default)]
+struct Instance {
+    /// The instance serving calls; `None` before the first call, and after a trap until the next
+    /// call makes a fresh one.
     live: Option<Sandbox<bindings::Transform>>,
-    /// What the plugin announced for the current input schema.
-    output_schema: Option<(SchemaRef, SchemaRef)>,
     /// The IPC bytes of the batch being sent, kept from call to call.
     input: Vec<u8>,
 }
 
-impl WasmTransform {
+impl Instance {
     /// The live instance, making (and initialising) one when there is none.
-    fn live(&mut self) -> std::result::Result<&mut Sandbox<bindings::Transform>, TransformFailure> {
+    fn live(
+        &mut self,
+        plugin: &Plugin,
+    ) -> std::result::Result<&mut Sandbox<bindings::Transform>, TransformFailure> {
         if self.live.is_none() {
-            let mut sandbox =
-                Sandbox::instantiate(&self.component, &self.grants, |store, component, linker| {
+            let mut sandbox = Sandbox::instantiate(
+                &plugin.component,
+                &plugin.grants,
+                |store, component, linker| {
                     bindings::Transform::instantiate(store, component, linker)
-                })
-                .map_err(|err| TransformFailure(format!("cannot start the plugin: {err:#}")))?;
-            let config = self.config_json.clone();
-            let answer = sandbox.call(|bindings, store| bindings.call_init(store, &config));
+                },
+            )
+            .map_err(|err| TransformFailure(format!("cannot start the plugin: {err:#}")))?;
+            let answer =
+                sandbox.call(|bindings, store| bindings.call_init(store, &plugin.config_json));
             match answer {
                 Ok(Ok(())) => {}
                 Ok(Err(refusal)) => {
@@ -206,8 +231,12 @@ impl WasmTransform {
     }
 
     /// One call of the plugin's `transform` on IPC bytes; a trap retires the instance.
-    fn call_transform(&mut self, input: &[u8]) -> std::result::Result<Vec<u8>, TransformFailure> {
-        let sandbox = self.live()?;
+    fn call_transform(
+        &mut self,
+        plugin: &Plugin,
+        input: &[u8],
+    ) -> std::result::Result<Vec<u8>, TransformFailure> {
+        let sandbox = self.live(plugin)?;
         let answer = sandbox.call(|bindings, store| bindings.call_transform(store, input));
         match answer {
             Ok(Ok(output)) => Ok(output),
@@ -222,15 +251,50 @@ impl WasmTransform {
         }
     }
 
-    fn run(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, TransformFailure> {
+    fn run(
+        &mut self,
+        plugin: &Plugin,
+        batch: &RecordBatch,
+    ) -> std::result::Result<RecordBatch, TransformFailure> {
         let mut input = std::mem::take(&mut self.input);
         ipc::encode_into(batch, &mut input).map_err(|err| {
             TransformFailure(format!("cannot encode the batch as Arrow IPC: {err}"))
         })?;
-        let output = self.call_transform(&input);
+        let output = self.call_transform(plugin, &input);
         self.input = input;
         ipc::decode(output?).map_err(TransformFailure)
     }
+
+    /// [`run`](Self::run), refusing an answer whose schema is not the announced `expected`.
+    fn run_checked(
+        &mut self,
+        plugin: &Plugin,
+        batch: &RecordBatch,
+        expected: &SchemaRef,
+    ) -> std::result::Result<RecordBatch, TransformFailure> {
+        let output = self.run(plugin, batch)?;
+        if output.schema().fields() != expected.fields() {
+            return Err(TransformFailure(format!(
+                "returned a batch whose schema differs from the one it announced; expected {}, got {}",
+                ipc::describe_fields(expected),
+                ipc::describe_fields(&output.schema())
+            )));
+        }
+        Ok(output)
+    }
+}
+
+/// One plugin with its instances.
+struct WasmTransform {
+    name: String,
+    plugin: Plugin,
+    /// The first serves every call, and for a stateless plugin the others join it on calls
+    /// made at once; started as they are first needed, at most `at_once`.
+    instances: Vec<Instance>,
+    /// How many instances may run at once: one per core for a stateless plugin, else one.
+    at_once: usize,
+    /// What the plugin announced for the current input schema.
+    output_schema: Option<(SchemaRef, SchemaRef)>,
 }
 
 fn describe_refusal(refusal: &PluginError) -> String {
@@ -255,7 +319,7 @@ impl Transform for WasmTransform {
         {
             return Ok(output.clone());
         }
-        let probe = self.run(&RecordBatch::new_empty(input.clone()))?;
+        let probe = self.instances[0].run(&self.plugin, &RecordBatch::new_empty(input.clone()))?;
         let output = probe.schema();
         self.output_schema = Some((input.clone(), output.clone()));
         Ok(output)
@@ -265,16 +329,30 @@ impl Transform for WasmTransform {
         &mut self,
         batch: RecordBatch,
     ) -> std::result::Result<RecordBatch, TransformFailure> {
-        let input_schema = batch.schema();
-        let expected = self.output_schema(&input_schema)?;
-        let output = self.run(&batch)?;
-        if output.schema().fields() != expected.fields() {
-            return Err(TransformFailure(format!(
-                "returned a batch whose schema differs from the one it announced; expected {}, got {}",
-                ipc::describe_fields(&expected),
-                ipc::describe_fields(&output.schema())
-            )));
+        let expected = self.output_schema(&batch.schema())?;
+        self.instances[0].run_checked(&self.plugin, &batch, &expected)
+    }
+
+    fn transform_all(
+        &mut self,
+        batches: Vec<RecordBatch>,
+    ) -> std::result::Result<Vec<RecordBatch>, (usize, TransformFailure)> {
+        let mut expected = Vec::with_capacity(batches.len());
+        for (at, batch) in batches.iter().enumerate() {
+            expected.push(
+                self.output_schema(&batch.schema())
+                    .map_err(|failure| (at, failure))?,
+            );
         }
-        Ok(output)
+        let at_once = self.at_once.min(batches.len()).max(1);
+        if self.instances.len() < at_once {
+            self.instances.resize_with(at_once, Instance::default);
+        }
+        parallel::run_in_order(
+            &self.plugin,
+            &mut self.instances[..at_once],
+            &batches,
+            &expected,
+        )
     }
 }

@@ -26,6 +26,7 @@
 //! | `data-error` | returns a `data` error |
 //! | `exit` | calls `std::process::exit(3)` |
 //! | `slow` | busy-loops for `millis`, then returns the batch |
+//! | `number-calls` | returns the batch with a last column `call` (Int64): how many batches with rows this instance has been called with, this one included; the zero-row probe gets the column too |
 //! | `config-error` | (in `init`) returns a `config` error |
 
 use std::hint::black_box;
@@ -52,11 +53,12 @@ pub enum Behave {
     DataError,
     Exit,
     Slow,
+    NumberCalls,
 }
 
 impl Behave {
     /// Every behaviour with its config name.
-    pub const ALL: [(&'static str, Behave); 13] = [
+    pub const ALL: [(&'static str, Behave); 14] = [
         ("ok", Behave::Ok),
         ("panic", Behave::Panic),
         ("spin", Behave::Spin),
@@ -70,6 +72,7 @@ impl Behave {
         ("data-error", Behave::DataError),
         ("exit", Behave::Exit),
         ("slow", Behave::Slow),
+        ("number-calls", Behave::NumberCalls),
     ];
 
     fn parse(name: &str) -> Result<Self, Error> {
@@ -94,6 +97,8 @@ pub struct Hostile {
     millis: u64,
     flood_bytes: u64,
     to_stderr: bool,
+    /// Batches with rows this instance was called with.
+    calls: i64,
 }
 
 /// What `bad-ipc` answers.
@@ -125,16 +130,23 @@ impl RawTransform for Hostile {
             millis,
             flood_bytes,
             to_stderr,
+            calls: 0,
         })
     }
 
     fn transform_ipc(&mut self, bytes: Vec<u8>) -> Result<Vec<u8>, Error> {
         let batch = ipc::decode_owned(bytes)?;
+        if self.behave == Behave::NumberCalls {
+            if batch.num_rows() > 0 {
+                self.calls += 1;
+            }
+            return ipc::encode(&with_call_number(&batch, self.calls)?);
+        }
         if batch.num_rows() == 0 {
             return ipc::encode(&batch);
         }
         match self.behave {
-            Behave::Ok | Behave::ConfigError => ipc::encode(&batch),
+            Behave::Ok | Behave::ConfigError | Behave::NumberCalls => ipc::encode(&batch),
             Behave::Panic => panic!("behave=panic: this plugin panics on purpose"),
             Behave::Spin => spin(),
             Behave::MemoryBomb => memory_bomb(),
@@ -168,6 +180,21 @@ impl RawTransform for Hostile {
 }
 
 toss_etl_sdk::export_transform!(raw Hostile);
+
+/// `batch` with a last column `call` holding `call` on every row.
+fn with_call_number(batch: &RecordBatch, call: i64) -> Result<RecordBatch, Error> {
+    use std::sync::Arc;
+    use toss_etl_sdk::arrow::array::{ArrayRef, Int64Array};
+    use toss_etl_sdk::arrow::datatypes::{DataType, Field, Schema};
+
+    let schema = batch.schema();
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new("call", DataType::Int64, false)));
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(Int64Array::from(vec![call; batch.num_rows()])));
+    let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+}
 
 fn spin() -> ! {
     let mut i: u64 = 0;
