@@ -223,6 +223,22 @@ def plugin_cmd(ctx: Ctx, plugin: str, config: str, stateless: bool = True) -> li
     raise RuntimeError(f"{ctx.engine} validate {pipeline}: {checked.stderr.strip()}")
 
 
+def plugin_contender(name: str, plugin: str, config: str, stateless: bool) -> Contender:
+    """The engine's pipeline through one example plugin: `engine+NAME` with `stateless = true`
+    (one instance per engine thread), in the default set; `engine+NAME/serial` without it (one
+    instance, called in order), opt-in."""
+    return Contender(
+        name=f"engine+{name}" + ("" if stateless else "/serial"),
+        description=(f"same pipeline through the {plugin} WebAssembly plugin (compiled plugin cached), "
+                     + ("stateless = true" if stateless else "one instance called in order")),
+        command=lambda ctx: plugin_cmd(ctx, plugin, config, stateless=stateless),
+        output=engine_output,
+        available=lambda args, engine: engine_available(args, engine) or plugin_missing(plugin),
+        env=engine_env,
+        default=stateless,
+    )
+
+
 CONTENDERS: list[Contender] = [
     Contender(
         name="engine",
@@ -232,41 +248,11 @@ CONTENDERS: list[Contender] = [
         available=engine_available,
         env=engine_env,
     ),
-    Contender(
-        name="engine+identity",
-        description="same pipeline through the identity WebAssembly plugin (compiled plugin cached)",
-        command=lambda ctx: plugin_cmd(ctx, "identity", ""),
-        output=engine_output,
-        available=lambda args, engine: engine_available(args, engine) or plugin_missing("identity"),
-        env=engine_env,
-    ),
-    Contender(
-        name="engine+mapping",
-        description="same pipeline through the merchant-mapping plugin, fee_rate 0.025 (cached)",
-        command=lambda ctx: plugin_cmd(ctx, "merchant_mapping", "[transforms.config]\nfee_rate = 0.025\n"),
-        output=engine_output,
-        available=lambda args, engine: engine_available(args, engine) or plugin_missing("merchant_mapping"),
-        env=engine_env,
-    ),
-    Contender(
-        name="engine+identity/serial",
-        description="engine+identity without stateless = true: one plugin instance, called in order",
-        command=lambda ctx: plugin_cmd(ctx, "identity", "", stateless=False),
-        output=engine_output,
-        available=lambda args, engine: engine_available(args, engine) or plugin_missing("identity"),
-        env=engine_env,
-        default=False,
-    ),
-    Contender(
-        name="engine+mapping/serial",
-        description="engine+mapping without stateless = true: one plugin instance, called in order",
-        command=lambda ctx: plugin_cmd(ctx, "merchant_mapping", "[transforms.config]\nfee_rate = 0.025\n",
-                                       stateless=False),
-        output=engine_output,
-        available=lambda args, engine: engine_available(args, engine) or plugin_missing("merchant_mapping"),
-        env=engine_env,
-        default=False,
-    ),
+    *(plugin_contender(name, plugin, config, stateless)
+      for stateless in (True, False)
+      for name, plugin, config in (
+          ("identity", "identity", ""),
+          ("mapping", "merchant_mapping", "[transforms.config]\nfee_rate = 0.025\n"))),
     Contender(
         name="duckdb",
         description="DuckDB read_csv (explicit schema) -> COPY ... TO zstd Parquet at --zstd-level (bench/peers/duckdb_load.py)",
