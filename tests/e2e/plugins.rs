@@ -403,3 +403,50 @@ fn a_stateless_plugin_runs_on_an_instance_per_thread_and_keeps_the_order() {
     let (single_thread, _) = load("stateless = true", "1");
     assert_eq!(single_thread, [1, 2, 3, 4, 5], "one thread, one instance");
 }
+
+/// A failure among calls made at once is reported as one call after another would report it:
+/// the first failing call in the file's order, whichever instance failed first, and nothing of
+/// the file reaches the lake.
+#[test]
+fn a_stateless_plugin_reports_the_first_failing_call_in_file_order() {
+    // Calls of 4 096 rows; line 6 000 is in the 2nd call (the second instance's first), line
+    // 9 000 in the 3rd (the first instance's second).
+    let text = toss_file(20_000, "10");
+    for (extra, threads) in [
+        ("stateless = true", "2"),
+        ("", "2"),
+        ("stateless = true", "1"),
+    ] {
+        let workspace = Workspace::new();
+        std::fs::write(workspace.inbox("toss_AUTH_20070706.dat"), &text).unwrap();
+        let transforms = wasm(
+            "hostile",
+            "hostile",
+            &format!(
+                "{extra}\n[transforms.config]\nbehave = \"data-error\"\nlines = [9000, 6000]\n"
+            ),
+        );
+        let pipeline = workspace.dir_pipeline("batch_rows = 16384", &transforms);
+        let run = workspace.engine_with_env(
+            &["run", pipeline.to_str().unwrap()],
+            &[("ENGINE_THREADS", threads)],
+        );
+        assert_eq!(run.code, 1, "{extra} {threads}: {}", run.all_output());
+        assert!(
+            run.stderr.contains(
+                "plugin `hostile` failed on toss_AUTH_20070706.dat, batch 2: refused the batch: \
+                 data: behave=data-error: this plugin rejects the batch holding line 6000"
+            ),
+            "{extra} {threads}: {}",
+            run.stderr
+        );
+        assert!(
+            workspace
+                .lake_files()
+                .iter()
+                .all(|file| !file.ends_with(".parquet")),
+            "{extra} {threads}: output was left behind: {:?}",
+            workspace.lake_files()
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! | `millis` | for `slow`: how long to busy-loop per batch (default 1000) |
 //! | `flood_bytes` | for `flood`: how much to print (default 10 MiB = 10,485,760) |
 //! | `stream` | for `flood`: `"stdout"` (default) or `"stderr"` |
+//! | `lines` | for `data-error`: fail only the batches holding one of these `source_line`s (default: every batch with rows) |
 //!
 //! Every behaviour except `config-error` starts only on a batch with rows: the zero-row batch
 //! the engine sends first to learn the output schema is answered like `ok`.
@@ -99,6 +100,8 @@ pub struct Hostile {
     to_stderr: bool,
     /// Batches with rows this instance was called with.
     calls: i64,
+    /// For `data-error`: the lines whose batches fail; empty for every batch.
+    lines: Vec<i64>,
 }
 
 /// What `bad-ipc` answers.
@@ -107,7 +110,7 @@ pub const NOT_IPC: &[u8] = b"hostile: behave=bad-ipc, so this answer is not an A
 impl RawTransform for Hostile {
     fn init(config: &str) -> Result<Self, Error> {
         let config = Config::from_json(config)?;
-        config.deny_unknown_keys(&["behave", "millis", "flood_bytes", "stream"])?;
+        config.deny_unknown_keys(&["behave", "millis", "flood_bytes", "stream", "lines"])?;
         let behave = Behave::parse(config.require_str("behave")?)?;
         if behave == Behave::ConfigError {
             return Err(Error::config(
@@ -131,6 +134,7 @@ impl RawTransform for Hostile {
             flood_bytes,
             to_stderr,
             calls: 0,
+            lines: config.get_as::<Vec<i64>>("lines")?.unwrap_or_default(),
         })
     }
 
@@ -166,10 +170,16 @@ impl RawTransform for Hostile {
                 flood(self.flood_bytes, self.to_stderr);
                 ipc::encode(&batch)
             }
-            Behave::DataError => Err(Error::data(format!(
+            Behave::DataError if self.lines.is_empty() => Err(Error::data(format!(
                 "behave=data-error: this plugin rejects every batch with rows (this one has {})",
                 batch.num_rows()
             ))),
+            Behave::DataError => match held_line(&batch, &self.lines)? {
+                Some(line) => Err(Error::data(format!(
+                    "behave=data-error: this plugin rejects the batch holding line {line}"
+                ))),
+                None => ipc::encode(&batch),
+            },
             Behave::Exit => std::process::exit(3),
             Behave::Slow => {
                 busy_wait(Duration::from_millis(self.millis));
@@ -180,6 +190,21 @@ impl RawTransform for Hostile {
 }
 
 toss_etl_sdk::export_transform!(raw Hostile);
+
+/// The first of `lines` that `batch` holds in its `source_line` column.
+fn held_line(batch: &RecordBatch, lines: &[i64]) -> Result<Option<i64>, Error> {
+    use toss_etl_sdk::arrow::array::{Array, Int64Array};
+
+    let column = batch
+        .column_by_name("source_line")
+        .and_then(|column| column.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| Error::data("behave=data-error with lines: no Int64 source_line column"))?;
+    Ok(column
+        .values()
+        .iter()
+        .copied()
+        .find(|line| lines.contains(line)))
+}
 
 /// `batch` with a last column `call` holding `call` on every row.
 fn with_call_number(batch: &RecordBatch, call: i64) -> Result<RecordBatch, Error> {
