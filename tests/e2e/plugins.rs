@@ -105,14 +105,7 @@ fn assert_hostile_fails(behave: &str, extra: &str, cause: &str) {
         "{behave}: expected {cause:?} in {}",
         run.stderr
     );
-    assert!(
-        workspace
-            .lake_files()
-            .iter()
-            .all(|file| !file.ends_with(".parquet")),
-        "{behave}: output was left behind: {:?}",
-        workspace.lake_files()
-    );
+    workspace.assert_no_parquet_left(behave);
 }
 
 #[test]
@@ -440,13 +433,6 @@ fn a_stateless_plugin_reports_the_first_failing_call_in_file_order() {
             "{extra} {threads}: {}",
             run.stderr
         );
-        assert!(
-            workspace
-                .lake_files()
-                .iter()
-                .all(|file| !file.ends_with(".parquet")),
-            "{extra} {threads}: output was left behind: {:?}",
-            workspace.lake_files()
-        );
+        workspace.assert_no_parquet_left(&format!("{extra} {threads}"));
     }
 }

@@ -282,14 +282,7 @@ fn assert_hostile_ts_fails(
         "{behave}: expected {cause:?} in {}",
         run.stderr
     );
-    assert!(
-        workspace
-            .lake_files()
-            .iter()
-            .all(|file| !file.ends_with(".parquet")),
-        "{behave}: output was left behind: {:?}",
-        workspace.lake_files()
-    );
+    workspace.assert_no_parquet_left(behave);
     run.stderr
 }
 

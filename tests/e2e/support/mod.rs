@@ -142,6 +142,15 @@ type = "toss"
         }
     }
 
+    /// Fails, naming `context`, if any Parquet file is in the lake (a failed load left output).
+    pub fn assert_no_parquet_left(&self, context: &str) {
+        let files = self.lake_files();
+        assert!(
+            files.iter().all(|file| !file.ends_with(".parquet")),
+            "{context}: output was left behind: {files:?}"
+        );
+    }
+
     /// Every visible Parquet file under `lake/`, relative to it, sorted.
     pub fn lake_files(&self) -> Vec<String> {
         let root = self.path("lake");
