@@ -141,11 +141,8 @@ impl BuildTransform for WasmTransformConfig {
         };
         // Start one instance now, so a plugin that rejects its config fails `engine validate`
         // and the run before any data moves.
-        let WasmTransform {
-            plugin, instances, ..
-        } = &mut transform;
-        instances[0]
-            .live(plugin)
+        transform.instances[0]
+            .live(&transform.plugin)
             .map_err(|failure| Error::config(at("config"), failure.0))?;
         Ok(Box::new(transform))
     }

@@ -48,14 +48,10 @@ pub(super) fn run_in_order(
         answers
     };
 
-    let mut answers: Vec<Option<Result<RecordBatch, TransformFailure>>> =
-        std::iter::repeat_with(|| None)
-            .take(batches.len())
-            .collect();
     let (first, others) = instances
         .split_first_mut()
         .expect("a plugin has at least one instance");
-    std::thread::scope(|scope| {
+    let mut answers = std::thread::scope(|scope| {
         let work = &work;
         let helpers: Vec<_> = others
             .iter_mut()
@@ -75,17 +71,15 @@ pub(super) fn run_in_order(
                 Err(panic) => resume_unwind(panic),
             }
         }
-        for (at, answer) in all {
-            answers[at] = Some(answer);
-        }
+        all
     });
 
+    // Every batch before the first failure was answered, so in input order the first error met
+    // is that failure; without one, every batch is here.
+    answers.sort_unstable_by_key(|(at, _)| *at);
     let mut outputs = Vec::with_capacity(batches.len());
-    for (at, answer) in answers.into_iter().enumerate() {
-        match answer.expect("every batch before the first failure is answered") {
-            Ok(output) => outputs.push(output),
-            Err(failure) => return Err((at, failure)),
-        }
+    for (at, answer) in answers {
+        outputs.push(answer.map_err(|failure| (at, failure))?);
     }
     Ok(outputs)
 }
