@@ -6,8 +6,6 @@
 //! tab). Values are read by hand rather than through `str::parse` or chrono because this is the
 //! hot path and the formats are fixed; the reasons they give are for a merchant to read.
 
-use memchr::memchr_iter;
-
 use super::RecordKind;
 
 /// Fields in every Toss record.
@@ -38,24 +36,53 @@ pub(crate) type FieldRanges = [(usize, usize); FIELD_COUNT];
 /// Splits `line` on `delimiter` into exactly [`FIELD_COUNT`] trimmed fields. An empty last field
 /// is a field. On a wrong count, returns how many fields the line has.
 pub(crate) fn split_fields(line: &[u8], delimiter: u8) -> Result<FieldRanges, usize> {
+    let mut ends = [0; FIELD_COUNT - 1];
+    let mut found = 0;
+    for_each_byte(line, delimiter, |at| {
+        if let Some(end) = ends.get_mut(found) {
+            *end = at;
+        }
+        found += 1;
+    });
+    if found != FIELD_COUNT - 1 {
+        return Err(found + 1);
+    }
     let mut ranges = [(0, 0); FIELD_COUNT];
     let mut start = 0;
-    let mut field = 0;
-    let mut delimiters = memchr_iter(delimiter, line);
-    while let Some(end) = delimiters.next() {
-        if field == FIELD_COUNT - 1 {
-            // This delimiter opens a 13th field; count the rest for the reason.
-            return Err(FIELD_COUNT + 1 + delimiters.count());
-        }
-        ranges[field] = trim(line, start, end);
-        field += 1;
+    for (range, &end) in ranges.iter_mut().zip(&ends) {
+        *range = trim(line, start, end);
         start = end + 1;
     }
-    if field != FIELD_COUNT - 1 {
-        return Err(field + 1);
-    }
-    ranges[field] = trim(line, start, line.len());
+    ranges[FIELD_COUNT - 1] = trim(line, start, line.len());
     Ok(ranges)
+}
+
+/// Calls `found` with the position of every `byte` in `line`, in order.
+///
+/// A Toss line is about 120 bytes with a delimiter every ten: `memchr` pays its start-up for
+/// every field (a tenth of a load's CPU time in the profile), while this looks at eight bytes
+/// at once in a `u64` and visits only the matches.
+fn for_each_byte(line: &[u8], byte: u8, mut found: impl FnMut(usize)) {
+    const LOW_BITS: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let pattern = u64::from_le_bytes([byte; 8]);
+    let mut words = line.chunks_exact(8);
+    let mut base = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().expect("chunks of eight bytes"));
+        let zeros = word ^ pattern;
+        // The high bit of each byte that was zero, and of no other (no carry crosses bytes).
+        let mut matches = !(((zeros & LOW_BITS) + LOW_BITS) | zeros | LOW_BITS);
+        while matches != 0 {
+            found(base + (matches.trailing_zeros() / 8) as usize);
+            matches &= matches - 1;
+        }
+        base += 8;
+    }
+    for (at, &b) in words.remainder().iter().enumerate() {
+        if b == byte {
+            found(base + at);
+        }
+    }
 }
 
 /// Narrows `start..end` to exclude spaces and tabs on either side.
@@ -313,6 +340,24 @@ mod tests {
         let fields = fields_of(" a ;\tb c\t;;d;e;f;g;h;i;j;k;  l  ", b';');
         assert_eq!(&fields[..4], ["a", "b c", "", "d"]);
         assert_eq!(fields[11], "l");
+    }
+
+    #[test]
+    fn every_delimiter_is_found_wherever_it_falls_in_the_eight_byte_words() {
+        // Lines of every length around the word size, with delimiters and bytes that differ
+        // from the delimiter in one bit or are above 0x7F (where a carry could go wrong).
+        let alphabet = [b';', b':', b'\xBB', b'\x3B' ^ 0x80, b'a', b',', 0];
+        for len in 0..40 {
+            for seed in 0..50_usize {
+                let line: Vec<u8> = (0..len)
+                    .map(|i| alphabet[(i * 7 + seed * 13 + i * i * seed) % alphabet.len()])
+                    .collect();
+                let mut seen = Vec::new();
+                for_each_byte(&line, b';', |at| seen.push(at));
+                let expected: Vec<usize> = (0..len).filter(|&i| line[i] == b';').collect();
+                assert_eq!(seen, expected, "{line:?}");
+            }
+        }
     }
 
     #[test]

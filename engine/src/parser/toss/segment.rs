@@ -178,9 +178,12 @@ pub(crate) fn parse(segment: Segment, file: &FileColumns) -> ParsedSegment {
         hash_input: Vec::with_capacity(256),
     };
     let last = segment.first_line + segment.lines as u64 - 1;
+    // Validated once for the whole segment, which is much cheaper than line by line; a segment
+    // that is not all UTF-8 (EUC-KR, or a damaged line) is validated line by line.
+    let text = std::str::from_utf8(&segment.bytes).ok();
     for (line_no, raw, offset) in segment.lines() {
         let unterminated = segment.unterminated && line_no == last;
-        parser.read_physical_line(raw, line_no, offset, unterminated);
+        parser.read_physical_line(raw, text, line_no, offset, unterminated);
     }
     let LineParser {
         mut columns,
@@ -213,9 +216,16 @@ struct LineParser<'a> {
 
 impl LineParser<'_> {
     /// One line as it was between line ends (possibly cut to `MAX_LINE_BYTES + 1` bytes),
-    /// starting at `offset` in the segment. `unterminated`: the last line of the input, with no
-    /// line end.
-    fn read_physical_line(&mut self, raw: &[u8], line_no: u64, offset: usize, unterminated: bool) {
+    /// starting at `offset` in the segment. `segment_text`: the whole segment, when it is valid
+    /// UTF-8. `unterminated`: the last line of the input, with no line end.
+    fn read_physical_line(
+        &mut self,
+        raw: &[u8],
+        segment_text: Option<&str>,
+        line_no: u64,
+        offset: usize,
+        unterminated: bool,
+    ) {
         self.stats.lines += 1;
         let (line, too_long) = readable(raw, line_no);
         if too_long {
@@ -232,7 +242,8 @@ impl LineParser<'_> {
             self.stats.blank += 1;
             return;
         }
-        match self.read_record(line, line_no, unterminated) {
+        let text = segment_text.and_then(|text| text.get(start..start + line.len()));
+        match self.read_record(line, text, line_no, unterminated) {
             Ok((key, row_hash)) => {
                 self.stats.rows += 1;
                 self.rows.push(RowKey {
@@ -252,6 +263,7 @@ impl LineParser<'_> {
     fn read_record(
         &mut self,
         line: &[u8],
+        text: Option<&str>,
         line_no: u64,
         unterminated: bool,
     ) -> Result<(u128, u64), String> {
@@ -266,7 +278,7 @@ impl LineParser<'_> {
         let origin = self.settled.encoding_origin;
         let texts = self
             .fields
-            .decode(line, &ranges, delimiter, encoding)
+            .decode(line, text, &ranges, delimiter, encoding)
             .map_err(|invalid| invalid_text_reason(invalid, origin))?;
         let record = parse_record(&texts, self.file.record_kind)?;
         self.columns.push(&record, line_no);

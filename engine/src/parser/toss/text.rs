@@ -92,10 +92,12 @@ pub(crate) struct FieldDecoder {
 
 impl FieldDecoder {
     /// The text of each field of `line`. `encoding` is `None` only while the file has been all
-    /// ASCII, in which case so is `line`.
+    /// ASCII, in which case so is `line`. `valid_utf8` is `line` itself when it is already
+    /// known to be UTF-8, so it is not validated again.
     pub(crate) fn decode<'a>(
         &'a mut self,
         line: &'a [u8],
+        valid_utf8: Option<&'a str>,
         ranges: &FieldRanges,
         delimiter: u8,
         encoding: Option<TextEncoding>,
@@ -118,7 +120,10 @@ impl FieldDecoder {
             encoding: encoding.unwrap_or(TextEncoding::Utf8),
             field: ranges.iter().position(|&(_, end)| at < end).unwrap_or(0),
         };
-        let text = std::str::from_utf8(line).map_err(|e| invalid(e.valid_up_to()))?;
+        let text = match valid_utf8 {
+            Some(text) => text,
+            None => std::str::from_utf8(line).map_err(|e| invalid(e.valid_up_to()))?,
+        };
         let mut texts = [""; FIELD_COUNT];
         for (text_of_field, &(start, end)) in texts.iter_mut().zip(ranges) {
             // Fields start and end next to ASCII bytes (delimiters, spaces) or at the line's
@@ -200,13 +205,14 @@ mod tests {
         let mut decoder = FieldDecoder::default();
         let ranges = split_fields(EUC_KR_LINE, b';').unwrap();
         let euc = decoder
-            .decode(EUC_KR_LINE, &ranges, b';', Some(TextEncoding::EucKr))
+            .decode(EUC_KR_LINE, None, &ranges, b';', Some(TextEncoding::EucKr))
             .unwrap()
             .map(str::to_owned);
         let ranges = split_fields(UTF8_LINE.as_bytes(), b';').unwrap();
         let utf = decoder
             .decode(
                 UTF8_LINE.as_bytes(),
+                Some(UTF8_LINE),
                 &ranges,
                 b';',
                 Some(TextEncoding::Utf8),
@@ -222,7 +228,7 @@ mod tests {
         let mut decoder = FieldDecoder::default();
         let ranges = split_fields(EUC_KR_LINE, b';').unwrap();
         assert_eq!(
-            decoder.decode(EUC_KR_LINE, &ranges, b';', Some(TextEncoding::Utf8)),
+            decoder.decode(EUC_KR_LINE, None, &ranges, b';', Some(TextEncoding::Utf8)),
             Err(InvalidText {
                 encoding: TextEncoding::Utf8,
                 field: 5
@@ -231,7 +237,7 @@ mod tests {
         let bad = b"a;b;c;d;e;f;g;h;i;j;k;\xff\xfe";
         let ranges = split_fields(bad, b';').unwrap();
         assert_eq!(
-            decoder.decode(bad, &ranges, b';', Some(TextEncoding::EucKr)),
+            decoder.decode(bad, None, &ranges, b';', Some(TextEncoding::EucKr)),
             Err(InvalidText {
                 encoding: TextEncoding::EucKr,
                 field: 11
