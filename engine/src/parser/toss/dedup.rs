@@ -46,9 +46,9 @@ use super::fields::Record;
 /// rows hash the same bytes.
 const SEPARATOR: u8 = 0xFF;
 
-/// Keys held in the in-memory table before it is written out as a run: 16 MiB of entries plus
-/// about 5 MiB of table.
-pub(crate) const RECENT_KEYS: usize = 1 << 19;
+/// Keys held in the in-memory table before it is written out as a run: 8 MiB of entries plus
+/// about 2.5 MiB of table.
+pub(crate) const RECENT_KEYS: usize = 1 << 18;
 
 /// The size of the filter over every key.
 const FILTER_BYTES: usize = 16 << 20;
